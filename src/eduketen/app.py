@@ -1,0 +1,75 @@
+"""create_app(settings): the ASGI application. No import-time globals."""
+
+from __future__ import annotations
+
+import contextlib
+
+from fastapi import FastAPI, Request
+from sqlalchemy import text
+from starlette.responses import Response
+
+from eduketen import __version__
+from eduketen.config import Settings
+from eduketen.core.errors import BodyLimitMiddleware, install_handlers, json_response
+from eduketen.core.logging import RequestContextMiddleware
+from eduketen.core.platform import Platform
+from eduketen.core.worker import pending_count
+
+
+def create_app(settings: Settings | None = None, *, platform: Platform | None = None, run_worker: bool | None = None) -> FastAPI:
+    settings = settings or (platform.settings if platform else Settings())
+    platform = platform or Platform.build(settings)
+    embedded = settings.embedded_worker if run_worker is None else run_worker
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        platform.inbox.start()
+        if embedded:
+            platform.worker.start()
+        try:
+            yield
+        finally:
+            platform.worker.stop()
+            platform.inbox.stop()
+
+    app = FastAPI(
+        title="eduketen",
+        version=__version__,
+        description="Open platform for the Dutch education data chain.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.platform = platform
+    install_handlers(app)
+
+    from eduketen.doorstroomtoets import api as doorstroomtoets_api
+    from eduketen.register import api as register_api
+
+    for router in doorstroomtoets_api.routers(settings.roles):
+        app.include_router(router)
+    app.include_router(doorstroomtoets_api.admin_router)
+    app.include_router(register_api.router)
+
+    @app.get("/health", tags=["operations"])
+    async def health() -> dict:
+        """The process is up."""
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/ready", tags=["operations"])
+    def ready(request: Request) -> Response:
+        """The database answers and the schema is migrated; reports the queue depth."""
+        p: Platform = request.app.state.platform
+        try:
+            with p.sessions() as session:
+                session.execute(text("SELECT 1"))
+                depth = pending_count(session)
+                revision = session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except Exception as exc:
+            return json_response(503, {"status": "unavailable", "reason": type(exc).__name__})
+        return json_response(200, {"status": "ready", "queue_depth": depth, "schema_revision": revision})
+
+    # Outermost first: request id on every line, then the body limit.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,367 @@
+"""The `eduketen` command. Thin: every command calls the same services the API uses."""
+
+from __future__ import annotations
+
+import json
+import signal
+import ssl
+import sys
+import threading
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from eduketen.config import Settings
+
+app = typer.Typer(help="eduketen: the Dutch education data chain, end to end.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+register_app = typer.Typer(help="The register: schools, suppliers, systems, services, mandates.", no_args_is_help=True)
+dt_app = typer.Typer(help="Doorstroomtoets PO: windows and the staff view.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log of reads of pupil data.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(register_app, name="register")
+app.add_typer(dt_app, name="doorstroomtoets")
+app.add_typer(audit_app, name="audit")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:  # a bad EDUKETEN_ variable: say which, no traceback
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+def _platform():
+    from eduketen.core.platform import Platform
+
+    return Platform.build(_settings())
+
+
+def _write(fn):
+    """Run fn(session) in one transaction; register refusals become a clear message."""
+    from eduketen.core.db import unit_of_work
+
+    platform = _platform()
+    try:
+        with unit_of_work(platform.sessions) as session:
+            return fn(session)
+    except ValueError as exc:
+        _fail(str(exc))
+    finally:
+        platform.engine.dispose()
+
+
+# -- db ------------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the newest revision."""
+    from eduketen.migrations import current, upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    console.print(f"database at revision {current(settings.database_url)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    from eduketen.migrations import current
+
+    console.print(current(_settings().database_url) or "(empty database)")
+
+
+# -- serve / worker --------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    tls_cert: Annotated[Optional[Path], typer.Option(help="server certificate (PEM); enables HTTPS")] = None,
+    tls_key: Annotated[Optional[Path], typer.Option(help="server key (PEM)")] = None,
+    tls_ca: Annotated[Optional[Path], typer.Option(help="CA bundle that client certificates must chain to")] = None,
+    worker: Annotated[Optional[bool], typer.Option("--worker/--no-worker", help="run the worker in this process")] = None,
+    migrate: Annotated[bool, typer.Option(help="run `db upgrade` first")] = True,
+) -> None:
+    """Serve the API (and, by default, the worker) until stopped."""
+    import uvicorn
+
+    from eduketen.app import create_app
+    from eduketen.core.logging import configure
+
+    settings = _settings()
+    configure(settings.log_level, settings.log_json)
+    if "toetsaanbieder" in settings.roles and not settings.own_oin:
+        _fail("EDUKETEN_OWN_OIN is not set: a test supplier must know its own OIN to check its mandates")
+    if migrate:
+        from eduketen.migrations import upgrade
+
+        upgrade(settings.database_url)
+    application = create_app(settings, run_worker=worker)
+    options: dict = {"host": host, "port": port, "log_config": None, "access_log": False, "http": "httptools"}
+    if tls_cert or tls_key or tls_ca:
+        if not (tls_cert and tls_key and tls_ca):
+            _fail("HTTPS needs --tls-cert, --tls-key and --tls-ca together")
+        from eduketen.core.tls import ClientCertHttpToolsProtocol
+
+        options.update(
+            ssl_certfile=str(tls_cert),
+            ssl_keyfile=str(tls_key),
+            ssl_ca_certs=str(tls_ca),
+            ssl_cert_reqs=ssl.CERT_REQUIRED,
+            http=ClientCertHttpToolsProtocol,
+        )
+    uvicorn.run(application, **options)
+
+
+@app.command("worker")
+def worker_command(
+    once: Annotated[bool, typer.Option(help="process what is waiting, then stop")] = False,
+) -> None:
+    """Process accepted messages (for running the worker apart from the API)."""
+    from eduketen.core.logging import configure
+
+    settings = _settings()
+    configure(settings.log_level, settings.log_json)
+    platform = _platform()
+    if once:
+        done = platform.worker.drain()
+        console.print(f"processed {done} message(s)")
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    platform.worker.start()
+    stop.wait()
+    platform.worker.stop()
+
+
+# -- register ------------------------------------------------------------------------------------
+
+
+@register_app.command("school-add")
+def school_add(
+    name: Annotated[str, typer.Option()],
+    brin: Annotated[str, typer.Option(help="BRIN4 / instellingscode, e.g. 11BB")],
+    routeringskenmerk: Annotated[Optional[list[str]], typer.Option(help="routeringskenmerk of an administration; repeatable")] = None,
+    vestiging: Annotated[Optional[list[str]], typer.Option(help="vestigingscode, e.g. 00; repeatable")] = None,
+    board: Optional[str] = None,
+) -> None:
+    """Add a school; its OIN is derived from the BRIN."""
+    from eduketen.register import service as svc
+
+    school = _write(
+        lambda s: svc.add_school(
+            s,
+            name=name,
+            brin=brin,
+            board=board,
+            vestigingen=[(v, None) for v in vestiging] if vestiging else None,
+            routeringskenmerken=routeringskenmerk or [],
+        )
+    )
+    console.print(f"school {school.name}: BRIN {school.brin}, OIN {school.oin}")
+
+
+@register_app.command("schools")
+def school_list() -> None:
+    from eduketen.register import repository as repo
+
+    platform = _platform()
+    table = Table("BRIN", "OIN", "name", "routeringskenmerken")
+    with platform.sessions() as session:
+        for school in repo.schools(session, limit=100_000):
+            table.add_row(
+                school.brin, school.oin, school.name, ", ".join(a.routeringskenmerk for a in repo.administraties(session, school.id))
+            )
+    console.print(table)
+
+
+@register_app.command("supplier-add")
+def supplier_add(name: Annotated[str, typer.Option()], oin: Annotated[str, typer.Option()]) -> None:
+    from eduketen.register import service as svc
+
+    supplier = _write(lambda s: svc.add_supplier(s, name=name, oin=oin))
+    console.print(f"supplier {supplier.name}: OIN {supplier.oin}")
+
+
+@register_app.command("system-add")
+def system_add(
+    supplier: Annotated[str, typer.Option(help="supplier OIN")],
+    name: Annotated[str, typer.Option()],
+    kind: Annotated[str, typer.Option(help="las | toetssysteem | leermiddel | dashboard | administratie")],
+) -> None:
+    from eduketen.register import service as svc
+
+    system = _write(lambda s: svc.add_system(s, supplier=svc.get_supplier(s, supplier), name=name, kind=kind))
+    console.print(f"system {system.name} ({system.kind})")
+
+
+@register_app.command("service-add")
+def service_add(
+    name: Annotated[str, typer.Option()],
+    version: Annotated[str, typer.Option()],
+    namespace: Annotated[str, typer.Option(help="namespace URI of this service version")],
+    schooljaar: Optional[str] = None,
+    status: str = "in-force",
+) -> None:
+    """Add a service version (and the service, when new)."""
+    from eduketen.register import service as svc
+
+    def run(s):
+        service = svc.ensure_service(s, name)
+        return svc.add_service_version(s, service=service, version=version, namespace=namespace, schooljaar=schooljaar, status=status)
+
+    sv = _write(run)
+    console.print(f"service {name} {sv.version}: {sv.namespace}")
+
+
+@register_app.command("mandate-grant")
+def mandate_grant(
+    school: Annotated[str, typer.Option(help="BRIN or school OIN")],
+    supplier: Annotated[str, typer.Option(help="supplier OIN")],
+    system: Annotated[str, typer.Option(help="name of the supplier's system")],
+    service: Annotated[str, typer.Option()],
+    version: Annotated[str, typer.Option()],
+    start: Annotated[str, typer.Option(help="YYYY-MM-DD")],
+    end: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD, inclusive")] = None,
+) -> None:
+    from eduketen.register import service as svc
+
+    try:
+        start_date = date.fromisoformat(start)
+        end_date = date.fromisoformat(end) if end else None
+    except ValueError:
+        _fail("dates are YYYY-MM-DD")
+
+    def run(s):
+        sup = svc.get_supplier(s, supplier)
+        return svc.grant_mandate(
+            s,
+            school=svc.get_school(s, school),
+            system=svc.get_system(s, sup, system),
+            service_version=svc.get_service_version(s, service, version),
+            start=start_date,
+            end=end_date,
+        )
+
+    mandate = _write(run)
+    console.print(f"mandate {mandate.id} granted, token {mandate.token}")
+
+
+@register_app.command("mandates")
+def mandate_list(school: Optional[str] = None, supplier: Optional[str] = None) -> None:
+    from eduketen.register import repository as repo
+    from eduketen.register import service as svc
+
+    platform = _platform()
+    table = Table("id", "school", "supplier", "system", "service", "version", "start", "end", "revoked")
+    with platform.sessions() as session:
+        try:
+            school_id = svc.get_school(session, school).id if school else None
+            supplier_id = svc.get_supplier(session, supplier).id if supplier else None
+        except ValueError as exc:
+            _fail(str(exc))
+        for m, sc, sy, su, sv, se in repo.mandates(session, school_id=school_id, supplier_id=supplier_id):
+            table.add_row(
+                str(m.id), sc.brin, su.name, sy.name, se.name, sv.version, str(m.start_date), str(m.end_date or ""), "yes" if m.revoked_at else ""
+            )
+    console.print(table)
+
+
+@register_app.command("mandate-revoke")
+def mandate_revoke(mandate_id: int) -> None:
+    from eduketen.register import service as svc
+
+    _write(lambda s: svc.revoke_mandate(s, mandate_id))
+    console.print(f"mandate {mandate_id} revoked")
+
+
+# -- doorstroomtoets --------------------------------------------------------------------------------
+
+
+@dt_app.command("venster")
+def set_window(
+    schooljaar: Annotated[str, typer.Option()],
+    soort: Annotated[str, typer.Option(help="registratie | schooladvies")],
+    opens: Annotated[str, typer.Option(help="YYYY-MM-DD")],
+    closes: Annotated[str, typer.Option(help="YYYY-MM-DD, inclusive")],
+) -> None:
+    """Open registration or provisional advice for a school year."""
+    from eduketen.doorstroomtoets import service as dt
+
+    try:
+        opens_d, closes_d = date.fromisoformat(opens), date.fromisoformat(closes)
+    except ValueError:
+        _fail("dates are YYYY-MM-DD")
+    w = _write(lambda s: dt.set_window(s, schooljaar=schooljaar, soort=soort, opens=opens_d, closes=closes_d))
+    console.print(f"{w.soort} {w.schooljaar}: {w.opens} to {w.closes}")
+
+
+@dt_app.command("overzicht")
+def overview(
+    schooljaar: Optional[str] = None,
+    school: Annotated[Optional[str], typer.Option(help="school OIN")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """The test supplier's staff view: per school and school year, what arrived and what happened."""
+    from eduketen.doorstroomtoets import repository
+
+    platform = _platform()
+    with platform.sessions() as session:
+        rows = repository.overview(session, schooljaar=schooljaar, school_oin=school)
+    if as_json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    table = Table("school", "BRIN", "schooljaar", "geregistreerd", "adviezen", "onbekend genegeerd", "laatste bericht", "uitkomst")
+    for r in rows:
+        last = r["laatste_bericht"] or {}
+        outcome = last.get("fout") or last.get("uitkomst") or last.get("status") or ""
+        table.add_row(
+            r["school"],
+            r["brin"],
+            r["schooljaar"] or "",
+            str(r["leerlingen_geregistreerd"]),
+            str(r["adviezen_ontvangen"]),
+            str(r["onbekende_leerlingen_genegeerd"]),
+            f"{last.get('operatie', '')} {last.get('ontvangen', '')[:19]}",
+            f"{last.get('status', '')} {outcome if outcome != last.get('status') else ''}",
+        )
+    console.print(table)
+
+
+# -- audit -------------------------------------------------------------------------------------------
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check that no entry of the audit log was changed or removed."""
+    from eduketen.core import audit
+
+    platform = _platform()
+    with platform.sessions() as session:
+        intact, checked, broken = audit.verify(session)
+    if not intact:
+        _fail(f"audit log broken at entry {broken} (after {checked} intact entries)")
+    console.print(f"audit log intact: {checked} entries")
+
+
+def main() -> None:  # console script
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

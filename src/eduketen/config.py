@@ -1,0 +1,81 @@
+"""Settings: one pydantic-settings class, every variable prefixed EDUKETEN_.
+
+Build it once (``Settings()``) and pass it on; nothing here is read at import time.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Role = Literal["toetsaanbieder", "las"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EDUKETEN_", env_file=None, extra="ignore")
+
+    # Storage. SQLite file by default; postgresql://... for production.
+    database_url: str = "sqlite:///var/eduketen.db"
+
+    # Which roles this installation plays.
+    roles: list[Role] = Field(default_factory=lambda: ["toetsaanbieder"])
+
+    # The OIN of the organisation running this installation (for a test supplier: its own
+    # supplier OIN). Its toetssysteem must be mandated by each school ("this receiving test
+    # system has a valid mandate").
+    own_oin: str | None = None
+
+    # Credential for the admin JSON API (Authorization: Bearer ...). None disables the admin API.
+    admin_token: str | None = None
+
+    # Proxies whose Client-Cert header (RFC 9440) is trusted. Addresses or networks.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    # Largest accepted request body in bytes (a 300-pupil list is about 110 KB).
+    max_body_bytes: int = 2_000_000
+
+    # Seconds that mandate and school look-ups are cached per process.
+    register_cache_seconds: float = 5.0
+
+    # Worker: messages claimed per round, lease time, poll interval, attempts before failing.
+    worker_batch: int = 50
+    worker_lease_seconds: float = 60.0
+    worker_poll_seconds: float = 0.2
+    worker_max_attempts: int = 5
+    # Run the worker inside `eduketen serve` (embedded default).
+    embedded_worker: bool = True
+
+    # Inbox group commit: most messages per transaction, longest wait for company (ms).
+    inbox_batch_max: int = 256
+    inbox_batch_wait_ms: float = 2.0
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _driver(cls, value: str) -> str:
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            return "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def sqlite_path(self) -> Path | None:
+        if not self.is_sqlite:
+            return None
+        raw = self.database_url.split(":///", 1)[1] if ":///" in self.database_url else ""
+        return Path(raw) if raw and raw != ":memory:" else None

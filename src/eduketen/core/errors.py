@@ -1,0 +1,116 @@
+"""Errors: clear JSON bodies, never a stack trace, never a 500 for bad input."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+log = logging.getLogger("eduketen.errors")
+
+
+def json_response(status: int, body: dict, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def problem(status: int, title: str, detail: str | None = None, **extra) -> Response:
+    body = {"status": status, "title": title}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    return json_response(status, body)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, title: str, detail: str | None = None, **extra) -> None:
+        super().__init__(title)
+        self.status, self.title, self.detail, self.extra = status, title, detail, extra
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError):
+        return problem(exc.status, exc.title, exc.detail, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError):
+        errors = [
+            {"field": "/".join(str(p) for p in err.get("loc", ()) if p != "body"), "problem": err.get("msg")}
+            for err in exc.errors()
+        ]
+        return problem(422, "Invalid request", "The request does not match the expected form.", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException):
+        titles = {404: "Not found", 405: "Method not allowed", 401: "Unauthorized", 403: "Forbidden"}
+        return problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail) if exc.detail else None)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception):
+        log.error("unexpected error: %s", type(exc).__name__, exc_info=exc)
+        return problem(500, "Internal error", "Something went wrong on our side; it has been logged.")
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over the limit with 413 before reading them (Content-Length), or as soon as
+    the streamed body passes the limit."""
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    length = -1
+                if length < 0 or length > self.max_bytes:
+                    return await self._refuse(send)
+                break
+        received = 0
+        refused = False
+
+        async def limited_receive():
+            nonlocal received, refused
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    refused = True
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send):
+        body = orjson.dumps(
+            {
+                "status": 413,
+                "title": "Body too large",
+                "melding": f"Bericht is te groot: de grens is {self.max_bytes} bytes.",
+                "detail": f"Request bodies are limited to {self.max_bytes} bytes.",
+            }
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass

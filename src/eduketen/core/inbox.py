@@ -1,0 +1,155 @@
+"""The inbox: accepted messages stored durably before the 2xx, with group commit.
+
+Every request hands its row to one writer thread per process. The writer takes whatever has
+arrived within a few milliseconds, inserts it in one transaction (``ON CONFLICT DO NOTHING`` on
+the idempotency key) and commits; only then are the waiting requests told, and only then do they
+answer 202. Many requests share one fsync, and nothing acknowledged is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert as generic_insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+
+from eduketen.core.models import InboxMessage
+
+log = logging.getLogger("eduketen.inbox")
+
+
+class InboxUnavailable(RuntimeError):
+    """The store could not take the message; nothing was acknowledged."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    row: dict[str, Any]
+    loop: asyncio.AbstractEventLoop | None
+    future: Any  # asyncio.Future or concurrent result holder
+    done: threading.Event | None = None
+    result: bool | BaseException | None = field(default=None)
+
+
+def insert_statement(engine: Engine):
+    table = InboxMessage.__table__
+    if engine.dialect.name == "postgresql":
+        return pg_insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(table.c.id)
+    if engine.dialect.name == "sqlite":
+        return sqlite_insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(table.c.id)
+    return generic_insert(table).returning(table.c.id)  # pragma: no cover
+
+
+class InboxWriter:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        batch_max: int = 256,
+        wait_ms: float = 2.0,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._batch_max = batch_max
+        self._wait = wait_ms / 1000.0
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._on_commit = on_commit
+        self._statement = insert_statement(engine)
+        self.batches = 0
+        self.rows = 0
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="inbox-writer", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    async def submit(self, row: dict[str, Any]) -> bool:
+        """Store ``row``; True when new, False when the same message was stored before."""
+        self.start()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.put(_Pending(row=row, loop=loop, future=future))
+        return await future
+
+    def submit_sync(self, row: dict[str, Any], timeout: float = 30.0) -> bool:
+        self.start()
+        pending = _Pending(row=row, loop=None, future=None, done=threading.Event())
+        self._queue.put(pending)
+        if not pending.done.wait(timeout):
+            raise InboxUnavailable("inbox writer did not answer in time")
+        if isinstance(pending.result, BaseException):
+            raise pending.result
+        return bool(pending.result)
+
+    # -- writer thread -------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            deadline = time.monotonic() + self._wait
+            stop = False
+            while len(batch) < self._batch_max:
+                remaining = deadline - time.monotonic()
+                try:
+                    item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self._write(batch)
+            if stop:
+                return
+
+    def _write(self, batch: list[_Pending]) -> None:
+        try:
+            with self._engine.begin() as conn:
+                inserted = {row.id for row in conn.execute(self._statement, [p.row for p in batch])}
+        except Exception as exc:  # the store failed: every waiting request gets an error, no 2xx
+            log.error("inbox write failed: %s", type(exc).__name__)
+            error = InboxUnavailable("message store unavailable")
+            for pending in batch:
+                self._resolve(pending, error)
+            return
+        self.batches += 1
+        self.rows += len(batch)
+        for pending in batch:
+            self._resolve(pending, pending.row["id"] in inserted)
+        if self._on_commit is not None:
+            self._on_commit()
+
+    @staticmethod
+    def _resolve(pending: _Pending, result: bool | BaseException) -> None:
+        if pending.loop is None:
+            pending.result = result
+            pending.done.set()  # type: ignore[union-attr]
+            return
+
+        def _set(fut=pending.future, value=result):
+            if fut.done():
+                return
+            if isinstance(value, BaseException):
+                fut.set_exception(value)
+            else:
+                fut.set_result(value)
+
+        pending.loop.call_soon_threadsafe(_set)

@@ -1,0 +1,204 @@
+"""The worker: claims accepted messages, runs their handler, marks them done, all in one
+transaction per message, so a crash anywhere leaves work that a restarted worker picks up and
+no message has its effect twice.
+
+Claiming is a lease: ``status='processing'`` with ``locked_until``. A message whose lease ran out
+(its worker died) is claimed again. The claim bumps ``attempts``, which doubles as a fencing
+token: a worker finishes a message only if ``attempts`` is still what it claimed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+from typing import Any
+
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from eduketen.core.db import utcnow
+from eduketen.core.models import InboxMessage
+
+log = logging.getLogger("eduketen.worker")
+
+Handler = Callable[[Session, InboxMessage], dict[str, Any]]
+
+
+class PermanentError(Exception):
+    """A message that can never be processed (retrying will not help)."""
+
+
+@dataclass
+class WorkerStats:
+    processed: int = 0
+    failed: int = 0
+    retried: int = 0
+    lost_lease: int = 0
+
+
+class Worker:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        handlers: dict[str, Handler],
+        *,
+        batch: int = 50,
+        lease_seconds: float = 60.0,
+        poll_seconds: float = 0.2,
+        max_attempts: int = 5,
+    ) -> None:
+        self._sessions = session_factory
+        self._handlers = handlers
+        self._batch = batch
+        self._lease = timedelta(seconds=lease_seconds)
+        self._poll = poll_seconds
+        self._max_attempts = max_attempts
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.stats = WorkerStats()
+        engine = session_factory.kw["bind"]
+        self._skip_locked = engine.dialect.name == "postgresql"
+
+    # -- lifecycle --------------------------------------------------------------------
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self.run_forever, name="worker", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def run_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.run_once()
+            except Exception:  # the database may be restarting: back off and try again
+                log.exception("worker round failed")
+                worked = 0
+            if not worked:
+                self._wake.wait(self._poll)
+                self._wake.clear()
+
+    def drain(self, max_rounds: int = 1_000_000) -> int:
+        """Process until nothing is claimable (used by tests and the CLI)."""
+        total = 0
+        for _ in range(max_rounds):
+            done = self.run_once()
+            total += done
+            if not done:
+                break
+        return total
+
+    # -- one round ----------------------------------------------------------------------
+    def claim(self) -> list[tuple[str, int]]:
+        now = utcnow()
+        lock = " FOR UPDATE SKIP LOCKED" if self._skip_locked else ""
+        sql = text(
+            "UPDATE inbox_message SET status='processing', locked_until=:lease, attempts=attempts+1 "
+            "WHERE id IN (SELECT id FROM inbox_message "
+            "WHERE (status='pending' AND available_at <= :now) "
+            "OR (status='processing' AND locked_until < :now) "
+            f"ORDER BY received_at LIMIT :n{lock}) RETURNING id, attempts, received_at"
+        ).bindparams(
+            lease=_bind_time(self._sessions, now + self._lease),
+            now=_bind_time(self._sessions, now),
+            n=self._batch,
+        )
+        with self._sessions() as session, session.begin():
+            rows = session.execute(sql).all()
+        rows.sort(key=lambda r: str(r.received_at))
+        return [(row.id, row.attempts) for row in rows]
+
+    def run_once(self) -> int:
+        claimed = self.claim()
+        for message_id, attempts in claimed:
+            self._process(message_id, attempts)
+        return len(claimed)
+
+    def _process(self, message_id: str, attempts: int) -> None:
+        session = self._sessions()
+        try:
+            with session.begin():
+                message = session.get(InboxMessage, message_id)
+                if message is None or message.status != "processing" or message.attempts != attempts:
+                    self.stats.lost_lease += 1
+                    return
+                handler = self._handlers.get(message.operation)
+                if handler is None:
+                    raise PermanentError(f"no handler for operation {message.operation!r}")
+                outcome = handler(session, message)
+                done = session.execute(
+                    update(InboxMessage)
+                    .where(InboxMessage.id == message_id, InboxMessage.attempts == attempts)
+                    .values(
+                        status="done",
+                        processed_at=utcnow(),
+                        payload=None,  # the pupil data now lives in the domain tables only
+                        outcome=json.dumps(outcome, sort_keys=True),
+                        locked_until=None,
+                        last_error=None,
+                    )
+                )
+                if done.rowcount != 1:  # another worker took over: undo our effects
+                    self.stats.lost_lease += 1
+                    session.rollback()
+                    return
+            self.stats.processed += 1
+        except Exception as exc:
+            session.rollback()
+            self._failed(message_id, attempts, exc)
+        finally:
+            session.close()
+
+    def _failed(self, message_id: str, attempts: int, exc: Exception) -> None:
+        # Only the exception type and our own text: an arbitrary message may hold pupil data.
+        reason = type(exc).__name__
+        if isinstance(exc, PermanentError):
+            reason = f"{reason}: {exc}"
+        permanent = isinstance(exc, PermanentError) or attempts >= self._max_attempts
+        log.warning("message %s failed (attempt %d): %s", message_id, attempts, reason)
+        backoff = min(300.0, 2.0**attempts) * (0.5 + random.random() / 2)
+        values: dict[str, Any] = {"last_error": reason, "locked_until": None}
+        if permanent:
+            values["status"] = "failed"
+            self.stats.failed += 1
+        else:
+            values["status"] = "pending"
+            values["available_at"] = utcnow() + timedelta(seconds=backoff)
+            self.stats.retried += 1
+        with self._sessions() as session, session.begin():
+            session.execute(
+                update(InboxMessage)
+                .where(InboxMessage.id == message_id, InboxMessage.attempts == attempts)
+                .values(**values)
+            )
+
+
+def _bind_time(factory: sessionmaker[Session], value):
+    """Datetimes bound into textual SQL must match how UTCDateTime stores them."""
+    engine = factory.kw["bind"]
+    if engine.dialect.name == "sqlite":
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value
+
+
+def pending_count(session: Session) -> int:
+    from sqlalchemy import func
+
+    return session.scalar(
+        select(func.count()).select_from(InboxMessage).where(InboxMessage.status.in_(("pending", "processing")))
+    )

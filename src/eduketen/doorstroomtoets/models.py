@@ -1,0 +1,64 @@
+"""Doorstroomtoets tables: windows per school year, participations, provisional advice."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from eduketen.core.db import Base, UTCDateTime
+
+
+class Venster(Base):
+    """When registration (``registratie``) or provisional advice (``schooladvies``) is open."""
+
+    __tablename__ = "dt_venster"
+
+    schooljaar: Mapped[str] = mapped_column(String(9), primary_key=True)
+    soort: Mapped[str] = mapped_column(String(20), primary_key=True)
+    opens: Mapped[date] = mapped_column(Date)
+    closes: Mapped[date] = mapped_column(Date)  # inclusive
+
+
+class Deelname(Base):
+    """A pupil registered for the test in a school year, with the route back to its LAS."""
+
+    __tablename__ = "dt_deelname"
+
+    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupil.id", ondelete="CASCADE"), primary_key=True)
+    schooljaar: Mapped[str] = mapped_column(String(9), primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id", ondelete="CASCADE"), index=True)
+    routeringskenmerk: Mapped[str] = mapped_column(String(20))
+    spec_version: Mapped[str] = mapped_column(String(20))
+    message_id: Mapped[str] = mapped_column(String(36))
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Schooladvies(Base):
+    __tablename__ = "dt_schooladvies"
+
+    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupil.id", ondelete="CASCADE"), primary_key=True)
+    schooljaar: Mapped[str] = mapped_column(String(9), primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id", ondelete="CASCADE"), index=True)
+    advies: Mapped[str] = mapped_column(String(40))
+    message_id: Mapped[str] = mapped_column(String(36))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OnbekendAdvies(Base):
+    """Advice for a pupil the test supplier does not know (January 2026 decision: ignored,
+    counted, visible to staff, never fed back as an error). Only the pseudonymous reference."""
+
+    __tablename__ = "dt_onbekend_advies"
+    __table_args__ = (UniqueConstraint("school_id", "schooljaar", "id_label", "id_value"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id", ondelete="CASCADE"))
+    schooljaar: Mapped[str] = mapped_column(String(9))
+    id_label: Mapped[str] = mapped_column(String(10))
+    id_value: Mapped[str] = mapped_column(String(300))
+    times: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime())

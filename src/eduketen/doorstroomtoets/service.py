@@ -1,0 +1,259 @@
+"""Doorstroomtoets rules: content checks beyond the schema, windows, and processing of pupil lists
+and provisional advice. No HTTP and no commit here."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from eduketen.core.db import utcnow
+from eduketen.core.identifiers import deelnemersgroep_problems, parse_schooljaar
+from eduketen.doorstroomtoets import repository as repo
+from eduketen.doorstroomtoets.models import Deelname, OnbekendAdvies, Schooladvies, Venster
+from eduketen.doorstroomtoets.schemas import SpecVersion, version_for_schooljaar
+from eduketen.register import service as register
+from eduketen.register.service import GroupIn, PupilIn, SchoolInfo
+
+WINDOW_KINDS = {"registreren": "registratie", "registreren-schooladviezen": "schooladvies"}
+
+
+class DoorstroomtoetsError(ValueError):
+    pass
+
+
+# -- content checks the schema cannot express ------------------------------------------------------
+
+
+def _refs(entries: list[dict], base: str, errors: list[dict]) -> None:
+    if not entries:
+        errors.append({"veld": base, "fout": "minstens 1 leerlingidentiteit verplicht (ECK-iD of LAS-key)"})
+        return
+    if len(entries) > 2:
+        errors.append({"veld": base, "fout": "hoogstens 2 leerlingidentiteiten (ECK-iD en LAS-key)"})
+    labels = [e.get("label") for e in entries]
+    if len(set(labels)) != len(labels):
+        errors.append({"veld": base, "fout": "elke soort leerlingidentiteit hoogstens 1 keer"})
+    for i, entry in enumerate(entries):
+        value = entry.get("onderwijsdeelnemerID")
+        if isinstance(value, str):
+            if not value.strip():
+                errors.append({"veld": f"{base}/{i}/onderwijsdeelnemerID", "fout": "leeg"})
+            elif entry.get("label") == "LAS-key" and len(value) > 256:
+                errors.append({"veld": f"{base}/{i}/onderwijsdeelnemerID", "fout": "LAS-key is hoogstens 256 tekens"})
+
+
+def content_problems(spec: SpecVersion, operation: str, body: dict[str, Any], school: SchoolInfo) -> list[dict]:
+    """Rules stated in the spec's prose, checked after the schema passed."""
+    errors: list[dict] = []
+    schooljaar = body["schooljaar"]
+    if parse_schooljaar(schooljaar) is None:
+        errors.append({"veld": "schooljaar", "fout": "verwacht EEJJ-EEJJ met opeenvolgende jaren, bijvoorbeeld 2025-2026"})
+    elif schooljaar not in spec.schooljaren:
+        proper = version_for_schooljaar(schooljaar)
+        hint = f"; gebruik {proper.base_path}" if proper else ""
+        errors.append(
+            {
+                "veld": "schooljaar",
+                "fout": f"schooljaar {schooljaar} hoort niet bij deze versie ({', '.join(spec.schooljaren)}){hint}",
+            }
+        )
+    groep = body["deelnemersgroep"]
+    errors += [{"veld": path, "fout": problem} for path, problem in deelnemersgroep_problems(groep)]
+    if groep.get("instellingscode") not in (None, school.brin) and not any(
+        e["veld"] == "deelnemersgroep/instellingscode" for e in errors
+    ):
+        errors.append(
+            {
+                "veld": "deelnemersgroep/instellingscode",
+                "fout": f"instellingscode {groep['instellingscode']} hoort niet bij de school van edu-to ({school.brin})",
+            }
+        )
+    if operation == "registreren":
+        group_ids = {g["id"] for g in body["groepen"]}
+        if len(group_ids) != len(body["groepen"]):
+            errors.append({"veld": "groepen", "fout": "elke stamgroep-id hoogstens 1 keer"})
+        for i, pupil in enumerate(body["deelnemers"]):
+            _refs(pupil["deelnemerref"], f"deelnemers/{i}/deelnemerref", errors)
+            if pupil["groep"] not in group_ids:
+                errors.append({"veld": f"deelnemers/{i}/groep", "fout": "verwijst niet naar een stamgroep in groepen"})
+            initials = pupil["extensie"]["voorletters"]
+            if " " in initials or "." in initials:
+                errors.append({"veld": f"deelnemers/{i}/extensie/voorletters", "fout": "geen spaties en geen punten"})
+    else:
+        for i, entry in enumerate(body["voorlopigSchooladviezen"]):
+            _refs(entry["deelnemerref"], f"voorlopigSchooladviezen/{i}/deelnemerref", errors)
+    return errors
+
+
+def refs_of(entries: list[dict]) -> tuple[str | None, str | None]:
+    eck = las = None
+    for entry in entries:
+        if entry.get("label") == "ECK-iD":
+            eck = entry.get("onderwijsdeelnemerID")
+        elif entry.get("label") == "LAS-key":
+            las = entry.get("onderwijsdeelnemerID")
+    return eck, las
+
+
+# -- windows ----------------------------------------------------------------------------------
+
+
+def set_window(session: Session, *, schooljaar: str, soort: str, opens: date, closes: date) -> Venster:
+    if soort not in WINDOW_KINDS.values():
+        raise DoorstroomtoetsError(f"soort must be one of {', '.join(WINDOW_KINDS.values())}")
+    if parse_schooljaar(schooljaar) is None:
+        raise DoorstroomtoetsError("schooljaar must look like 2025-2026")
+    if closes < opens:
+        raise DoorstroomtoetsError("a window cannot close before it opens")
+    window = repo.venster(session, schooljaar, soort)
+    if window is None:
+        window = Venster(schooljaar=schooljaar, soort=soort, opens=opens, closes=closes)
+        session.add(window)
+    else:
+        window.opens, window.closes = opens, closes
+    session.flush()
+    return window
+
+
+class WindowView:
+    """Windows per school year, cached like the register view."""
+
+    def __init__(self, session_factory: sessionmaker[Session], ttl: float = 5.0) -> None:
+        self._sessions = session_factory
+        self._ttl = ttl
+        self._cache: dict[tuple[str, str], tuple[date, date]] | None = None
+        self._loaded = 0.0
+        self._lock = threading.Lock()
+
+    def invalidate(self) -> None:
+        self._cache = None
+
+    def window(self, schooljaar: str, soort: str) -> tuple[date, date] | None:
+        cache = self._cache
+        if cache is None or time.monotonic() - self._loaded > self._ttl:
+            with self._lock, self._sessions() as session:
+                cache = {(w.schooljaar, w.soort): (w.opens, w.closes) for w in repo.vensters(session)}
+                self._cache, self._loaded = cache, time.monotonic()
+        return cache.get((schooljaar, soort))
+
+
+# -- processing (called by the worker) ------------------------------------------------------------
+
+
+def process_deelnemerslijst(
+    session: Session, *, school_id: int, routing: str, spec_version: str, message_id: str, received_at: datetime, body: dict
+) -> dict[str, int]:
+    schooljaar = body["schooljaar"]
+    groups = [
+        GroupIn(external_id=g["id"], omschrijving=g.get("omschrijving"), jaargroep=g.get("niveau", {}).get("niveau"))
+        for g in body["groepen"]
+    ]
+    pupils = []
+    for p in body["deelnemers"]:
+        eck, las = refs_of(p["deelnemerref"])
+        extensie = p["extensie"]
+        pupils.append(
+            PupilIn(
+                eck_id=eck,
+                las_key=las,
+                achternaam=p["achternaam"],
+                voorvoegsel=p.get("voorvoegsel"),
+                roepnaam=p["roepnaam"],
+                voorletters=extensie.get("voorletters"),
+                geboortedatum=date.fromisoformat(extensie["geboortedatum"]) if extensie.get("geboortedatum") else None,
+                # Only versions that exchange geslacht carry it here; pruning dropped it otherwise.
+                geslacht=extensie.get("geslacht"),
+                group_external_id=p.get("groep"),
+                jaargroep=p.get("niveau", {}).get("niveau"),
+            )
+        )
+    results = register.upsert_pupils(
+        session, school_id=school_id, schooljaar=schooljaar, groups=groups, pupils=pupils, as_of=received_at
+    )
+    ids = [pid for pid, _ in results]
+    existing = repo.deelnames(session, ids, schooljaar)
+    now = utcnow()
+    for pupil_id in dict.fromkeys(ids):
+        deelname = existing.get(pupil_id)
+        if deelname is None:
+            session.add(
+                Deelname(
+                    pupil_id=pupil_id,
+                    schooljaar=schooljaar,
+                    school_id=school_id,
+                    routeringskenmerk=routing,
+                    spec_version=spec_version,
+                    message_id=message_id,
+                    registered_at=now,
+                    updated_at=received_at,
+                )
+            )
+        elif received_at >= deelname.updated_at:
+            deelname.routeringskenmerk = routing
+            deelname.spec_version = spec_version
+            deelname.message_id = message_id
+            deelname.updated_at = received_at
+    session.flush()
+    created = sum(1 for _, new in results if new)
+    return {"leerlingen": len(results), "nieuw": created, "bijgewerkt": len(results) - created, "groepen": len(groups)}
+
+
+def process_schooladviezen(
+    session: Session, *, school_id: int, message_id: str, received_at: datetime, body: dict
+) -> dict[str, int]:
+    """January 2026: advice for known pupils is stored; unknown pupils are ignored and counted,
+    never an error."""
+    schooljaar = body["schooljaar"]
+    entries = body["voorlopigSchooladviezen"]
+    refs = [refs_of(e["deelnemerref"]) for e in entries]
+    pupils = register.find_pupils(session, school_id, refs)
+    known_ids = [p.id for p in pupils if p is not None]
+    registered = repo.deelnames(session, known_ids, schooljaar)
+    current = repo.adviezen(session, list(registered), schooljaar)
+    unknown_refs: list[tuple[str, str]] = []
+    stored = 0
+    for entry, pupil, (eck, las) in zip(entries, pupils, refs, strict=True):
+        if pupil is None or pupil.id not in registered:
+            unknown_refs.append(("ECK-iD", eck) if eck else ("LAS-key", las or ""))
+            continue
+        advies = current.get(pupil.id)
+        if advies is None:
+            advies = Schooladvies(
+                pupil_id=pupil.id,
+                schooljaar=schooljaar,
+                school_id=school_id,
+                advies=entry["advies"],
+                message_id=message_id,
+                received_at=received_at,
+            )
+            session.add(advies)
+            current[pupil.id] = advies
+        elif received_at >= advies.received_at:
+            advies.advies, advies.message_id, advies.received_at = entry["advies"], message_id, received_at
+        stored += 1
+    if unknown_refs:
+        seen = repo.onbekende(session, school_id, schooljaar, unknown_refs)
+        now = utcnow()
+        for label, value in unknown_refs:
+            row = seen.get((label, value))
+            if row is None:
+                row = OnbekendAdvies(
+                    school_id=school_id,
+                    schooljaar=schooljaar,
+                    id_label=label,
+                    id_value=value,
+                    times=1,
+                    first_seen=now,
+                    last_seen=now,
+                )
+                session.add(row)
+                seen[(label, value)] = row
+            else:
+                row.times += 1
+                row.last_seen = now
+    session.flush()
+    return {"adviezen": len(entries), "verwerkt": stored, "onbekend_genegeerd": len(unknown_refs)}

@@ -1,0 +1,48 @@
+"""Worker handlers for the Doorstroomtoets messages the test supplier accepted."""
+
+from __future__ import annotations
+
+import orjson
+from sqlalchemy.orm import Session
+
+from eduketen.core.models import InboxMessage
+from eduketen.core.worker import PermanentError
+from eduketen.doorstroomtoets import service
+from eduketen.register import repository as register_repo
+
+
+def _school_id(session: Session, message: InboxMessage) -> int:
+    school = register_repo.school_by_oin(session, message.school_oin)
+    if school is None:  # the school was removed from the register after the 202
+        raise PermanentError("school no longer in the register")
+    return school.id
+
+
+def handle_registreren(session: Session, message: InboxMessage) -> dict:
+    body = orjson.loads(message.payload)
+    return service.process_deelnemerslijst(
+        session,
+        school_id=_school_id(session, message),
+        routing=message.routing,
+        spec_version=message.version,
+        message_id=message.id,
+        received_at=message.received_at,
+        body=body,
+    )
+
+
+def handle_schooladviezen(session: Session, message: InboxMessage) -> dict:
+    body = orjson.loads(message.payload)
+    return service.process_schooladviezen(
+        session,
+        school_id=_school_id(session, message),
+        message_id=message.id,
+        received_at=message.received_at,
+        body=body,
+    )
+
+
+HANDLERS = {
+    "doorstroomtoets.registreren": handle_registreren,
+    "doorstroomtoets.registreren-schooladviezen": handle_schooladviezen,
+}

@@ -1,0 +1,221 @@
+"""All SQL of the register."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from eduketen.register.models import (
+    Administratie,
+    GroupMembership,
+    Mandate,
+    Pupil,
+    PupilIdentity,
+    School,
+    SchoolGroup,
+    Service,
+    ServiceVersion,
+    Supplier,
+    System,
+    Vestiging,
+)
+
+
+def school_by_oin(session: Session, oin: str) -> School | None:
+    return session.scalar(select(School).where(School.oin == oin))
+
+
+def school_by_brin(session: Session, brin: str) -> School | None:
+    return session.scalar(select(School).where(School.brin == brin))
+
+
+def schools(session: Session, limit: int = 1000, offset: int = 0) -> list[School]:
+    return list(session.scalars(select(School).order_by(School.brin).limit(limit).offset(offset)))
+
+
+def vestigingen(session: Session, school_id: int) -> list[Vestiging]:
+    return list(session.scalars(select(Vestiging).where(Vestiging.school_id == school_id).order_by(Vestiging.code)))
+
+
+def administraties(session: Session, school_id: int) -> list[Administratie]:
+    return list(
+        session.scalars(
+            select(Administratie).where(Administratie.school_id == school_id).order_by(Administratie.routeringskenmerk)
+        )
+    )
+
+
+def administratie_by_routing(session: Session, routing: str) -> Administratie | None:
+    return session.scalar(select(Administratie).where(Administratie.routeringskenmerk == routing))
+
+
+def supplier_by_oin(session: Session, oin: str) -> Supplier | None:
+    return session.scalar(select(Supplier).where(Supplier.oin == oin))
+
+
+def suppliers(session: Session) -> list[Supplier]:
+    return list(session.scalars(select(Supplier).order_by(Supplier.name)))
+
+
+def systems_of(session: Session, supplier_id: int) -> list[System]:
+    return list(session.scalars(select(System).where(System.supplier_id == supplier_id).order_by(System.name)))
+
+
+def system_by_name(session: Session, supplier_id: int, name: str) -> System | None:
+    return session.scalar(select(System).where(System.supplier_id == supplier_id, System.name == name))
+
+
+def service_by_name(session: Session, name: str) -> Service | None:
+    return session.scalar(select(Service).where(Service.name == name))
+
+
+def services(session: Session) -> list[Service]:
+    return list(session.scalars(select(Service).order_by(Service.name)))
+
+
+def service_versions(session: Session, service_id: int | None = None) -> list[ServiceVersion]:
+    statement = select(ServiceVersion).order_by(ServiceVersion.service_id, ServiceVersion.version)
+    if service_id is not None:
+        statement = statement.where(ServiceVersion.service_id == service_id)
+    return list(session.scalars(statement))
+
+
+def service_version(session: Session, service_id: int, version: str) -> ServiceVersion | None:
+    return session.scalar(
+        select(ServiceVersion).where(ServiceVersion.service_id == service_id, ServiceVersion.version == version)
+    )
+
+
+def mandates(
+    session: Session, *, school_id: int | None = None, supplier_id: int | None = None
+) -> list[tuple[Mandate, School, System, Supplier, ServiceVersion, Service]]:
+    statement = (
+        select(Mandate, School, System, Supplier, ServiceVersion, Service)
+        .join(School, School.id == Mandate.school_id)
+        .join(System, System.id == Mandate.system_id)
+        .join(Supplier, Supplier.id == System.supplier_id)
+        .join(ServiceVersion, ServiceVersion.id == Mandate.service_version_id)
+        .join(Service, Service.id == ServiceVersion.service_id)
+        .order_by(School.brin, Service.name, ServiceVersion.version, Supplier.name)
+    )
+    if school_id is not None:
+        statement = statement.where(Mandate.school_id == school_id)
+    if supplier_id is not None:
+        statement = statement.where(Supplier.id == supplier_id)
+    return [tuple(row) for row in session.execute(statement)]
+
+
+def mandate_by_id(session: Session, mandate_id: int) -> Mandate | None:
+    return session.get(Mandate, mandate_id)
+
+
+def snapshot_rows(session: Session):
+    """Everything the hot path needs to decide who may send what, in three queries."""
+    school_rows = session.execute(select(School.id, School.oin, School.brin, School.name)).all()
+    admin_rows = session.execute(
+        select(
+            Administratie.routeringskenmerk,
+            Administratie.school_id,
+            Administratie.system_id,
+            Supplier.oin,
+        )
+        .outerjoin(System, System.id == Administratie.system_id)
+        .outerjoin(Supplier, Supplier.id == System.supplier_id)
+    ).all()
+    mandate_rows = session.execute(
+        select(
+            Mandate.school_id,
+            Mandate.system_id,
+            System.kind,
+            Supplier.oin,
+            Service.name,
+            ServiceVersion.version,
+            Mandate.start_date,
+            Mandate.end_date,
+        )
+        .join(System, System.id == Mandate.system_id)
+        .join(Supplier, Supplier.id == System.supplier_id)
+        .join(ServiceVersion, ServiceVersion.id == Mandate.service_version_id)
+        .join(Service, Service.id == ServiceVersion.service_id)
+        .where(Mandate.revoked_at.is_(None))
+    ).all()
+    return school_rows, admin_rows, mandate_rows
+
+
+# -- pupils ------------------------------------------------------------------------------------
+
+
+def pupils_by_refs(
+    session: Session, school_id: int, eck_ids: list[str], las_keys: list[str]
+) -> tuple[dict[str, Pupil], dict[str, Pupil]]:
+    by_eck: dict[str, Pupil] = {}
+    by_las: dict[str, Pupil] = {}
+    if eck_ids:
+        for pupil in session.scalars(select(Pupil).where(Pupil.school_id == school_id, Pupil.eck_id.in_(eck_ids))):
+            by_eck[pupil.eck_id] = pupil
+    if las_keys:
+        for pupil in session.scalars(select(Pupil).where(Pupil.school_id == school_id, Pupil.las_key.in_(las_keys))):
+            by_las[pupil.las_key] = pupil
+    return by_eck, by_las
+
+
+def identities(session: Session, pupil_ids: list[int]) -> dict[int, PupilIdentity]:
+    if not pupil_ids:
+        return {}
+    return {
+        row.pupil_id: row for row in session.scalars(select(PupilIdentity).where(PupilIdentity.pupil_id.in_(pupil_ids)))
+    }
+
+
+def groups_by_external(session: Session, school_id: int, schooljaar: str, external_ids: list[str]) -> dict[str, SchoolGroup]:
+    if not external_ids:
+        return {}
+    return {
+        g.external_id: g
+        for g in session.scalars(
+            select(SchoolGroup).where(
+                SchoolGroup.school_id == school_id,
+                SchoolGroup.schooljaar == schooljaar,
+                SchoolGroup.external_id.in_(external_ids),
+            )
+        )
+    }
+
+
+def memberships(session: Session, pupil_ids: list[int], schooljaar: str) -> dict[int, GroupMembership]:
+    if not pupil_ids:
+        return {}
+    return {
+        m.pupil_id: m
+        for m in session.scalars(
+            select(GroupMembership).where(GroupMembership.pupil_id.in_(pupil_ids), GroupMembership.schooljaar == schooljaar)
+        )
+    }
+
+
+def groups_of_school(session: Session, school_id: int, schooljaar: str) -> list[SchoolGroup]:
+    return list(
+        session.scalars(
+            select(SchoolGroup)
+            .where(SchoolGroup.school_id == school_id, SchoolGroup.schooljaar == schooljaar)
+            .order_by(SchoolGroup.omschrijving)
+        )
+    )
+
+
+def active_mandate_exists(session: Session, school_id: int, system_id: int, service_version_id: int, day: date) -> bool:
+    return (
+        session.scalar(
+            select(Mandate.id).where(
+                Mandate.school_id == school_id,
+                Mandate.system_id == system_id,
+                Mandate.service_version_id == service_version_id,
+                Mandate.revoked_at.is_(None),
+                Mandate.start_date <= day,
+                (Mandate.end_date.is_(None)) | (Mandate.end_date >= day),
+            )
+        )
+        is not None
+    )

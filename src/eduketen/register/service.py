@@ -1,0 +1,463 @@
+"""Register rules: organisations, systems, services, mandates, and pupils by pseudonym.
+
+No HTTP and no commit here: callers own the transaction."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from eduketen.core.db import utcnow
+from eduketen.core.identifiers import (
+    IdentifierError,
+    school_oin,
+    validate_brin,
+    validate_oin,
+    validate_routeringskenmerk,
+    validate_vestigingscode,
+)
+from eduketen.register import repository as repo
+from eduketen.register.models import (
+    Administratie,
+    GroupMembership,
+    Mandate,
+    Pupil,
+    PupilIdentity,
+    School,
+    SchoolGroup,
+    Service,
+    ServiceVersion,
+    Supplier,
+    System,
+    Vestiging,
+)
+
+SYSTEM_KINDS = ("las", "toetssysteem", "leermiddel", "dashboard", "administratie")
+VERSION_STATUSES = ("draft", "in-force", "previous", "withdrawn")
+
+
+class RegisterError(ValueError):
+    """A request the register refuses; the message says why."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _check(fn, value):
+    try:
+        return fn(value)
+    except IdentifierError as exc:
+        raise RegisterError(str(exc)) from exc
+
+
+# -- organisations ------------------------------------------------------------------------------
+
+
+def add_school(
+    session: Session,
+    *,
+    name: str,
+    brin: str,
+    board: str | None = None,
+    vestigingen: list[tuple[str, str | None]] | None = None,
+    routeringskenmerken: list[str] | None = None,
+) -> School:
+    brin = _check(validate_brin, brin)
+    if not name.strip():
+        raise RegisterError("school name is empty")
+    if repo.school_by_brin(session, brin):
+        raise RegisterError(f"a school with BRIN {brin} exists already", status=409)
+    school = School(name=name.strip(), brin=brin, oin=school_oin(brin), board=board, created_at=utcnow())
+    session.add(school)
+    session.flush()
+    for code, vname in vestigingen or [("00", None)]:
+        session.add(Vestiging(school_id=school.id, code=_check(validate_vestigingscode, code), name=vname))
+    for routing in routeringskenmerken or []:
+        add_administratie(session, school=school, routeringskenmerk=routing)
+    session.flush()
+    return school
+
+
+def get_school(session: Session, key: str) -> School:
+    """A school by OIN or BRIN."""
+    school = repo.school_by_oin(session, key) if len(key) == 20 else repo.school_by_brin(session, key.upper())
+    if school is None:
+        raise RegisterError(f"unknown school {key!r} (give its BRIN or its 20-position OIN)", status=404)
+    return school
+
+
+def add_administratie(
+    session: Session,
+    *,
+    school: School,
+    routeringskenmerk: str,
+    system: System | None = None,
+    administratienr: str | None = None,
+) -> Administratie:
+    routing = _check(validate_routeringskenmerk, routeringskenmerk)
+    existing = repo.administratie_by_routing(session, routing)
+    if existing is not None:
+        if existing.school_id != school.id:
+            raise RegisterError(f"routeringskenmerk {routing} belongs to another school", status=409)
+        if system is not None:
+            existing.system_id = system.id
+        return existing
+    admin = Administratie(
+        school_id=school.id,
+        routeringskenmerk=routing,
+        system_id=system.id if system else None,
+        administratienr=administratienr,
+    )
+    session.add(admin)
+    session.flush()
+    return admin
+
+
+def add_supplier(session: Session, *, name: str, oin: str) -> Supplier:
+    oin = _check(validate_oin, oin)
+    if not name.strip():
+        raise RegisterError("supplier name is empty")
+    if repo.supplier_by_oin(session, oin):
+        raise RegisterError(f"a supplier with OIN {oin} exists already", status=409)
+    supplier = Supplier(name=name.strip(), oin=oin, created_at=utcnow())
+    session.add(supplier)
+    session.flush()
+    return supplier
+
+
+def get_supplier(session: Session, oin: str) -> Supplier:
+    supplier = repo.supplier_by_oin(session, oin)
+    if supplier is None:
+        raise RegisterError(f"unknown supplier OIN {oin!r}", status=404)
+    return supplier
+
+
+def add_system(session: Session, *, supplier: Supplier, name: str, kind: str) -> System:
+    if kind not in SYSTEM_KINDS:
+        raise RegisterError(f"system kind must be one of {', '.join(SYSTEM_KINDS)}; got {kind!r}")
+    if repo.system_by_name(session, supplier.id, name):
+        raise RegisterError(f"supplier {supplier.name} has a system named {name!r} already", status=409)
+    system = System(supplier_id=supplier.id, name=name.strip(), kind=kind)
+    session.add(system)
+    session.flush()
+    return system
+
+
+def get_system(session: Session, supplier: Supplier, name: str) -> System:
+    system = repo.system_by_name(session, supplier.id, name)
+    if system is None:
+        raise RegisterError(f"supplier {supplier.name} has no system named {name!r}", status=404)
+    return system
+
+
+# -- services -----------------------------------------------------------------------------------
+
+
+def add_service(session: Session, *, name: str, description: str | None = None) -> Service:
+    if repo.service_by_name(session, name):
+        raise RegisterError(f"service {name!r} exists already", status=409)
+    service = Service(name=name, description=description)
+    session.add(service)
+    session.flush()
+    return service
+
+
+def ensure_service(session: Session, name: str, description: str | None = None) -> Service:
+    return repo.service_by_name(session, name) or add_service(session, name=name, description=description)
+
+
+def add_service_version(
+    session: Session,
+    *,
+    service: Service,
+    version: str,
+    namespace: str,
+    schooljaar: str | None = None,
+    status: str = "in-force",
+) -> ServiceVersion:
+    if status not in VERSION_STATUSES:
+        raise RegisterError(f"status must be one of {', '.join(VERSION_STATUSES)}")
+    if not namespace.strip():
+        raise RegisterError("namespace URI is empty")
+    if repo.service_version(session, service.id, version):
+        raise RegisterError(f"{service.name} {version} exists already", status=409)
+    sv = ServiceVersion(service_id=service.id, version=version, namespace=namespace, schooljaar=schooljaar, status=status)
+    session.add(sv)
+    session.flush()
+    return sv
+
+
+def get_service_version(session: Session, service_name: str, version: str) -> ServiceVersion:
+    service = repo.service_by_name(session, service_name)
+    sv = repo.service_version(session, service.id, version) if service else None
+    if sv is None:
+        raise RegisterError(f"unknown service version {service_name} {version}", status=404)
+    return sv
+
+
+# -- mandates -----------------------------------------------------------------------------------
+
+
+def grant_mandate(
+    session: Session,
+    *,
+    school: School,
+    system: System,
+    service_version: ServiceVersion,
+    start: date,
+    end: date | None = None,
+) -> Mandate:
+    if end is not None and end < start:
+        raise RegisterError("mandate end date lies before its start date")
+    mandate = Mandate(
+        school_id=school.id,
+        system_id=system.id,
+        service_version_id=service_version.id,
+        start_date=start,
+        end_date=end,
+        token=str(uuid.uuid4()),
+        created_at=utcnow(),
+    )
+    session.add(mandate)
+    session.flush()
+    return mandate
+
+
+def revoke_mandate(session: Session, mandate_id: int) -> Mandate:
+    mandate = repo.mandate_by_id(session, mandate_id)
+    if mandate is None:
+        raise RegisterError(f"unknown mandate {mandate_id}", status=404)
+    if mandate.revoked_at is None:
+        mandate.revoked_at = utcnow()
+    return mandate
+
+
+# -- the hot path's view of the register ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SchoolInfo:
+    id: int
+    oin: str
+    brin: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class MandateInfo:
+    system_id: int
+    kind: str
+    supplier_oin: str
+    service: str
+    version: str
+    start: date
+    end: date | None
+
+    def valid_on(self, day: date) -> bool:
+        return self.start <= day and (self.end is None or day <= self.end)
+
+
+@dataclass
+class Snapshot:
+    schools: dict[str, SchoolInfo] = field(default_factory=dict)
+    routing: dict[str, tuple[int, int | None, str | None]] = field(default_factory=dict)
+    mandates: dict[int, list[MandateInfo]] = field(default_factory=dict)
+    loaded: float = 0.0
+
+    def mandated(self, school_id: int, *, supplier_oin: str, kind: str, service: str, version: str, day: date) -> bool:
+        for m in self.mandates.get(school_id, ()):
+            if (
+                m.supplier_oin == supplier_oin
+                and m.kind == kind
+                and m.service == service
+                and m.version == version
+                and m.valid_on(day)
+            ):
+                return True
+        return False
+
+
+class RegisterView:
+    """An in-memory view of schools, routing and mandates, reloaded after ``ttl`` seconds.
+
+    The whole national register (6,200 schools, tens of thousands of mandates) fits in a few
+    MB, so a request never waits for the database to learn who may send what. Changes made
+    in this process refresh it at once; changes made elsewhere show within ``ttl``."""
+
+    def __init__(self, session_factory: sessionmaker[Session], ttl: float = 5.0) -> None:
+        self._sessions = session_factory
+        self._ttl = ttl
+        self._snapshot: Snapshot | None = None
+        self._lock = threading.Lock()
+        self._refreshing = False
+
+    def invalidate(self) -> None:
+        self._snapshot = None
+
+    def current(self) -> Snapshot:
+        snap = self._snapshot
+        if snap is None:
+            return self._load()
+        if time.monotonic() - snap.loaded > self._ttl and not self._refreshing:
+            self._refreshing = True
+            threading.Thread(target=self._background_load, daemon=True).start()
+        return snap
+
+    def _background_load(self) -> None:
+        try:
+            self._load()
+        except Exception:  # keep serving the last snapshot; the next request tries again
+            pass
+        finally:
+            self._refreshing = False
+
+    def _load(self) -> Snapshot:
+        with self._lock:
+            with self._sessions() as session:
+                school_rows, admin_rows, mandate_rows = repo.snapshot_rows(session)
+            snap = Snapshot(loaded=time.monotonic())
+            for sid, oin, brin, name in school_rows:
+                snap.schools[oin] = SchoolInfo(sid, oin, brin, name)
+            for routing, school_id, system_id, supplier_oin in admin_rows:
+                snap.routing[routing] = (school_id, system_id, supplier_oin)
+            grouped: dict[int, list[MandateInfo]] = defaultdict(list)
+            for school_id, system_id, kind, supplier_oin, service, version, start, end in mandate_rows:
+                grouped[school_id].append(MandateInfo(system_id, kind, supplier_oin, service, version, start, end))
+            snap.mandates = dict(grouped)
+            self._snapshot = snap
+            return snap
+
+
+# -- pupils and groups (shared by every exchange) -----------------------------------------------
+
+
+@dataclass(slots=True)
+class GroupIn:
+    external_id: str
+    omschrijving: str | None
+    jaargroep: str | None
+
+
+@dataclass(slots=True)
+class PupilIn:
+    eck_id: str | None
+    las_key: str | None
+    achternaam: str
+    voorvoegsel: str | None
+    roepnaam: str
+    voorletters: str | None
+    geboortedatum: date | None
+    geslacht: int | None
+    group_external_id: str | None
+    jaargroep: str | None
+
+
+def find_pupils(session: Session, school_id: int, refs: list[tuple[str | None, str | None]]) -> list[Pupil | None]:
+    """Match (eck_id, las_key) pairs to known pupils; ECK iD leads."""
+    eck_ids = [e for e, _ in refs if e]
+    las_keys = [k for _, k in refs if k]
+    by_eck, by_las = repo.pupils_by_refs(session, school_id, eck_ids, las_keys)
+    found: list[Pupil | None] = []
+    for eck, las in refs:
+        pupil = by_eck.get(eck) if eck else None
+        if pupil is None and las:
+            pupil = by_las.get(las)
+        found.append(pupil)
+    return found
+
+
+def upsert_pupils(
+    session: Session,
+    *,
+    school_id: int,
+    schooljaar: str,
+    groups: list[GroupIn],
+    pupils: list[PupilIn],
+    as_of: datetime,
+) -> list[tuple[int, bool]]:
+    """Mutatielevering: add and update pupils and groups, never delete.
+
+    Identity data is only overwritten by data at least as new (``as_of``), so a late retry of an
+    older list never undoes a newer one. Returns (pupil id, created) per input pupil."""
+    existing_groups = repo.groups_by_external(session, school_id, schooljaar, [g.external_id for g in groups])
+    for g in groups:
+        group = existing_groups.get(g.external_id)
+        if group is None:
+            group = SchoolGroup(
+                school_id=school_id,
+                schooljaar=schooljaar,
+                external_id=g.external_id,
+                omschrijving=g.omschrijving,
+                jaargroep=g.jaargroep,
+                updated_at=as_of,
+            )
+            session.add(group)
+            existing_groups[g.external_id] = group
+        elif as_of >= group.updated_at:
+            group.omschrijving, group.jaargroep, group.updated_at = g.omschrijving, g.jaargroep, as_of
+    session.flush()
+
+    matched = find_pupils(session, school_id, [(p.eck_id, p.las_key) for p in pupils])
+    now = utcnow()
+    results: list[tuple[Pupil, bool]] = []
+    taken_las = {p.las_key for p in matched if p is not None and p.las_key}
+    for data, pupil in zip(pupils, matched, strict=True):
+        created = pupil is None
+        if pupil is None:
+            pupil = Pupil(school_id=school_id, eck_id=data.eck_id, las_key=data.las_key, created_at=now, updated_at=now)
+            session.add(pupil)
+        else:
+            if data.eck_id and not pupil.eck_id:
+                pupil.eck_id = data.eck_id  # the pupil got an ECK iD since the last list
+            if data.las_key and not pupil.las_key and data.las_key not in taken_las:
+                pupil.las_key = data.las_key
+            pupil.updated_at = now
+        results.append((pupil, created))
+    session.flush()
+
+    ids = [p.id for p, _ in results]
+    current_ids = repo.identities(session, ids)
+    current_members = repo.memberships(session, ids, schooljaar)
+    for (pupil, _created), data in zip(results, pupils, strict=True):
+        identity = current_ids.get(pupil.id)
+        newer = identity is None or as_of >= identity.updated_at
+        if identity is None:
+            session.add(
+                PupilIdentity(
+                    pupil_id=pupil.id,
+                    achternaam=data.achternaam,
+                    voorvoegsel=data.voorvoegsel,
+                    roepnaam=data.roepnaam,
+                    voorletters=data.voorletters,
+                    geboortedatum=data.geboortedatum,
+                    geslacht=data.geslacht,
+                    updated_at=as_of,
+                )
+            )
+        elif newer:
+            identity.achternaam = data.achternaam
+            identity.voorvoegsel = data.voorvoegsel
+            identity.roepnaam = data.roepnaam
+            identity.voorletters = data.voorletters
+            identity.geboortedatum = data.geboortedatum
+            identity.geslacht = data.geslacht
+            identity.updated_at = as_of
+        group = existing_groups.get(data.group_external_id) if data.group_external_id else None
+        if group is not None:
+            member = current_members.get(pupil.id)
+            if member is None:
+                session.add(
+                    GroupMembership(pupil_id=pupil.id, schooljaar=schooljaar, group_id=group.id, jaargroep=data.jaargroep)
+                )
+            elif newer:
+                member.group_id, member.jaargroep = group.id, data.jaargroep
+    session.flush()
+    return [(p.id, created) for p, created in results]
+
