@@ -94,6 +94,7 @@ def serve(
     tls_cert: Annotated[Optional[Path], typer.Option(help="server certificate (PEM); enables HTTPS")] = None,
     tls_key: Annotated[Optional[Path], typer.Option(help="server key (PEM)")] = None,
     tls_ca: Annotated[Optional[Path], typer.Option(help="CA bundle that client certificates must chain to")] = None,
+    client_certs: Annotated[str, typer.Option(help="required | optional: client certificates at the TLS layer")] = "required",
     worker: Annotated[Optional[bool], typer.Option("--worker/--no-worker", help="run the worker in this process")] = None,
     migrate: Annotated[bool, typer.Option(help="run `db upgrade` first")] = True,
 ) -> None:
@@ -122,7 +123,7 @@ def serve(
             ssl_certfile=str(tls_cert),
             ssl_keyfile=str(tls_key),
             ssl_ca_certs=str(tls_ca),
-            ssl_cert_reqs=ssl.CERT_REQUIRED,
+            ssl_cert_reqs=ssl.CERT_OPTIONAL if client_certs == "optional" else ssl.CERT_REQUIRED,
             http=ClientCertHttpToolsProtocol,
         )
     uvicorn.run(application, **options)
@@ -148,6 +149,21 @@ def worker_command(
     platform.worker.start()
     stop.wait()
     platform.worker.stop()
+
+
+@app.command()
+def demo(
+    dir: Annotated[Path, typer.Option("--dir", help="where the demo region lives")] = Path("var/demo"),
+    port: Annotated[int, typer.Option(help="HTTPS port")] = 8443,
+    schools: Annotated[int, typer.Option(help="schools in the region")] = 40,
+    pupils: Annotated[int, typer.Option(help="pupils per school (group 8)")] = 30,
+    traffic: Annotated[bool, typer.Option("--traffic/--no-traffic", help="send demo traffic on the first run")] = True,
+    serve_it: Annotated[bool, typer.Option("--serve/--no-serve", help="serve until stopped")] = True,
+) -> None:
+    """Prepare a synthetic region in DIR (reused when it exists), print example requests, serve."""
+    from eduketen.simulate import demo as demo_module
+
+    demo_module.run(dir, port, schools=schools, pupils=pupils, traffic=traffic, serve=serve_it)
 
 
 # -- register ------------------------------------------------------------------------------------
@@ -327,19 +343,21 @@ def overview(
     if as_json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    table = Table("school", "BRIN", "schooljaar", "geregistreerd", "adviezen", "onbekend genegeerd", "laatste bericht", "uitkomst")
+    table = Table("BRIN", "school", "jaar", "leerlingen", "adviezen", "onbekend", "laatste bericht", "uitkomst", expand=False)
     for r in rows:
         last = r["laatste_bericht"] or {}
-        outcome = last.get("fout") or last.get("uitkomst") or last.get("status") or ""
+        outcome = last.get("fout") or ""
+        if not outcome and last.get("uitkomst"):
+            outcome = ", ".join(f"{k} {v}" for k, v in json.loads(last["uitkomst"]).items())
         table.add_row(
-            r["school"],
             r["brin"],
+            r["school"],
             r["schooljaar"] or "",
             str(r["leerlingen_geregistreerd"]),
             str(r["adviezen_ontvangen"]),
             str(r["onbekende_leerlingen_genegeerd"]),
-            f"{last.get('operatie', '')} {last.get('ontvangen', '')[:19]}",
-            f"{last.get('status', '')} {outcome if outcome != last.get('status') else ''}",
+            f"{last.get('operatie', '').removeprefix('doorstroomtoets.')} {last.get('ontvangen', '')[:16].replace('T', ' ')}",
+            f"{last.get('status', '')}: {outcome}" if last else "",
         )
     console.print(table)
 

@@ -1,0 +1,53 @@
+# eduketen: two commands on a fresh machine.
+#   make demo   set everything up and run the platform with a synthetic region
+#   make test   set everything up and run every test (SQLite, PostgreSQL, HTTPS)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PGBIN := $(firstword $(wildcard /usr/lib/postgresql/*/bin))
+export PATH := $(if $(PGBIN),$(PGBIN):,)$(CURDIR)/$(BIN):$(PATH)
+
+DEMO_DIR ?= var/demo
+DEMO_PORT ?= 8443
+PYTEST_ARGS ?=
+
+.PHONY: demo test bench system-deps venv clean help
+
+help:
+	@echo "make demo   - set up and run eduketen with a synthetic region (DEMO_DIR=$(DEMO_DIR) DEMO_PORT=$(DEMO_PORT))"
+	@echo "make test   - set up and run every test, on SQLite and on a throw-away PostgreSQL"
+	@echo "make bench  - run the benchmarks (JSON figures under bench/results/)"
+
+# Debian packages the tests and benchmarks need: PostgreSQL server binaries, wrk for load.
+system-deps:
+	@missing=""; \
+	command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  else sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; fi; \
+	fi
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/activate pyproject.toml
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(BIN)/eduketen demo --dir $(DEMO_DIR) --port $(DEMO_PORT)
+
+test: system-deps venv
+	$(BIN)/python -m pytest -n 2 -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: system-deps venv
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) var build *.egg-info
