@@ -148,6 +148,7 @@ class Chain:
 def make_settings(database_url: str, region: Region, **overrides) -> Settings:
     values = dict(
         database_url=database_url,
+        roles=["toetsaanbieder", "register"],
         own_oin=region.toetsaanbieder.oin,
         trusted_proxies=["127.0.0.1/32"],
         admin_token="test-admin-token",

@@ -31,6 +31,9 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         finally:
             platform.worker.stop()
             platform.inbox.stop()
+            aclose = getattr(platform.register_source, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     app = FastAPI(
         title="eduketen",
@@ -45,11 +48,14 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
 
     from eduketen.doorstroomtoets import api as doorstroomtoets_api
     from eduketen.register import api as register_api
+    from eduketen.register import osr as register_osr
 
     for router in doorstroomtoets_api.routers(settings.roles):
         app.include_router(router)
     app.include_router(doorstroomtoets_api.admin_router)
     app.include_router(register_api.router)
+    if "register" in settings.roles:
+        app.include_router(register_osr.router)
 
     @app.get("/health", tags=["operations"])
     async def health() -> dict:

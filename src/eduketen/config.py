@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Role = Literal["toetsaanbieder", "las"]
+Role = Literal["toetsaanbieder", "las", "register"]
 
 
 class Settings(BaseSettings):
@@ -40,6 +40,21 @@ class Settings(BaseSettings):
 
     # Seconds that mandate and school look-ups are cached per process.
     register_cache_seconds: float = 5.0
+
+    # Where mandates, schools and endpoints come from: this installation's own register
+    # ("embedded") or a remote OSR-compatible API ("remote", HTTPS with our client certificate).
+    register_source: Literal["embedded", "remote"] = "embedded"
+    register_url: str | None = None  # e.g. https://osr.example/osr/api/v2
+    register_client_cert: str | None = None
+    register_client_key: str | None = None
+    register_ca: str | None = None  # CA bundle for the register's server certificate
+    register_timeout_seconds: float = 5.0
+    # When the remote register is down, cached answers stay usable this much longer.
+    register_grace_seconds: float = 300.0
+
+    # The OSR-compatible API this installation serves (role "register"): reads per caller.
+    osr_read_rate: float = 20.0  # sustained requests per second per caller OIN
+    osr_read_burst: int = 40
 
     # Worker: messages claimed per round, lease time, poll interval, attempts before failing.
     worker_batch: int = 50

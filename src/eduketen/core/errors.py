@@ -17,24 +17,24 @@ def json_response(status: int, body: dict, headers: dict[str, str] | None = None
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
-def problem(status: int, title: str, detail: str | None = None, **extra) -> Response:
+def problem(status: int, title: str, detail: str | None = None, *, headers: dict[str, str] | None = None, **extra) -> Response:
     body = {"status": status, "title": title}
     if detail:
         body["detail"] = detail
     body.update(extra)
-    return json_response(status, body)
+    return json_response(status, body, headers=headers)
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, title: str, detail: str | None = None, **extra) -> None:
+    def __init__(self, status: int, title: str, detail: str | None = None, *, headers: dict[str, str] | None = None, **extra) -> None:
         super().__init__(title)
-        self.status, self.title, self.detail, self.extra = status, title, detail, extra
+        self.status, self.title, self.detail, self.extra, self.headers = status, title, detail, extra, headers
 
 
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError):
-        return problem(exc.status, exc.title, exc.detail, **exc.extra)
+        return problem(exc.status, exc.title, exc.detail, headers=exc.headers, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError):

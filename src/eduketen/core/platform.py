@@ -35,6 +35,7 @@ class Platform:
     inbox: InboxWriter
     worker: Worker
     views: dict[str, object] = field(default_factory=dict)
+    register_source: object = None  # EmbeddedRegister | RemoteRegister (eduketen.register.sources)
 
     @classmethod
     def build(cls, settings: Settings) -> Platform:
@@ -67,8 +68,14 @@ class Platform:
             inbox=inbox,
             worker=worker,
         )
-        platform.views["register"] = RegisterView(sessions, ttl=settings.register_cache_seconds)
+        from eduketen.core.ratelimit import RateLimiter
+        from eduketen.register.sources import build_source
+
+        view = RegisterView(sessions, ttl=settings.register_cache_seconds)
+        platform.views["register"] = view
         platform.views["vensters"] = WindowView(sessions, ttl=settings.register_cache_seconds)
+        platform.views["osr_limiter"] = RateLimiter(settings.osr_read_rate, settings.osr_read_burst)
+        platform.register_source = build_source(settings, view, sessions)
         return platform
 
     @property
@@ -81,7 +88,8 @@ class Platform:
 
     def invalidate_views(self) -> None:
         for view in self.views.values():
-            view.invalidate()
+            if hasattr(view, "invalidate"):
+                view.invalidate()
 
     def close(self) -> None:
         self.worker.stop()

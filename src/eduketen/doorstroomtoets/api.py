@@ -23,6 +23,7 @@ from eduketen.core.identifiers import edu_id_problem
 from eduketen.core.inbox import InboxUnavailable
 from eduketen.core.logging import current_request_id
 from eduketen.core.platform import Platform, today_nl
+from eduketen.register.sources import RegisterUnavailable
 from eduketen.doorstroomtoets.schemas import (
     INBOUND_TOETSAANBIEDER,
     SERVICE,
@@ -39,6 +40,16 @@ from eduketen.doorstroomtoets.service import WINDOW_KINDS, content_problems
 
 def _json(status: int, body: dict) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def _register_down(exc: Exception) -> Response:
+    return _json(
+        503,
+        {
+            "melding": "Mandaat kan nu niet worden gecontroleerd; probeer het later opnieuw.",
+            "toelichting": f"Het register (OSR) is niet bereikbaar en er is geen recent antwoord bewaard: {exc}.",
+        },
+    )
 
 
 def _query_value(request: Request, name: str) -> tuple[str | None, str | None]:
@@ -77,31 +88,43 @@ async def receive_message(request: Request, spec: SpecVersion, operation: str) -
     if fouten:
         return answer(422, "De parameters edu-to en edu-from moeten elk precies 20 cijfers of letters zijn.", fouten)
 
-    # 3. school known
-    snapshot = platform.register.current()
-    school = snapshot.schools.get(edu_to)
+    # 3. school known (the register may be this installation's own or a remote OSR)
+    source = platform.register_source
+    try:
+        school = await source.school(edu_to)
+    except RegisterUnavailable as exc:
+        return _register_down(exc)
     if school is None:
         return answer(405, f"Geen school met OIN {edu_to} in het register van deze toetsaanbieder.")
 
     # 4. mandates
-    routing = snapshot.routing.get(edu_from)
+    routing = source.routing(edu_from)
     if routing is not None and routing[0] != school.id:
         return answer(401, f"Routeringskenmerk {edu_from} (edu-from) hoort niet bij de school van edu-to.")
     if routing is not None and routing[2] is not None and routing[2] != caller.oin:
         return answer(401, f"De administratie {edu_from} wordt gevoerd in het LAS van een andere leverancier.")
     day = today_nl()
-    if not snapshot.mandated(
-        school.id, supplier_oin=caller.oin, kind="las", service=SERVICE, version=spec.version, day=day
-    ):
+    own = platform.settings.own_oin
+    try:
+        sender = await source.mandated(
+            school, supplier_oin=caller.oin, kind="las", service=SERVICE, version=spec.version, namespace=spec.namespace, day=day
+        )
+        receiver = (
+            await source.mandated(
+                school, supplier_oin=own, kind="toetssysteem", service=SERVICE, version=spec.version, namespace=spec.namespace, day=day
+            )
+            if own
+            else None
+        )
+    except RegisterUnavailable as exc:
+        return _register_down(exc)
+    if not sender.allowed:
         return answer(
             401,
             f"Het LAS van de verzender (OIN {caller.oin}) heeft vandaag geen geldig mandaat van deze school "
             f"voor de dienst {SERVICE} {spec.version}.",
         )
-    own = platform.settings.own_oin
-    if not own or not snapshot.mandated(
-        school.id, supplier_oin=own, kind="toetssysteem", service=SERVICE, version=spec.version, day=day
-    ):
+    if receiver is None or not receiver.allowed:
         return answer(
             401,
             f"Het toetssysteem van deze toetsaanbieder heeft vandaag geen geldig mandaat van deze school "

@@ -47,6 +47,12 @@ class SpecVersion:
         return f"/{SERVICE}/{self.key}"
 
     @property
+    def namespace(self) -> str:
+        """Namespace URI of this service version. The chain publishes none for the
+        Doorstroomtoets (fact sheet section 3); we use the server URL of each official file."""
+        return f"https://doorstroomtoets.edustandaard.nl/{self.key}"
+
+    @property
     def exchanges_geslacht(self) -> bool:
         demo = self.document["components"]["schemas"]["Demografisch"]
         return "geslacht" in demo.get("properties", {})

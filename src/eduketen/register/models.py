@@ -158,3 +158,22 @@ class GroupMembership(Base):
     schooljaar: Mapped[str] = mapped_column(String(9), primary_key=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("school_group.id", ondelete="CASCADE"), index=True)
     jaargroep: Mapped[str | None] = mapped_column(String(2))
+
+
+class Endpoint(Base):
+    """A delivery address that a mandated supplier registered for a school administration (OSR
+    ``POST /endpoints``): where messages for ``administration_id`` (the routeringskenmerk) go."""
+
+    __tablename__ = "endpoint"
+    __table_args__ = (Index("ix_endpoint_lookup", "service_version_id", "administration_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mandate_id: Mapped[int] = mapped_column(ForeignKey("mandate.id", ondelete="CASCADE"))
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id", ondelete="CASCADE"), index=True)
+    service_version_id: Mapped[int] = mapped_column(ForeignKey("service_version.id", ondelete="CASCADE"))
+    administration_id: Mapped[str] = mapped_column(String(20))
+    url: Mapped[str] = mapped_column(String(500))
+    attributes: Mapped[str] = mapped_column(String(500), default="[]")  # JSON list, e.g. ["LAS"]
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

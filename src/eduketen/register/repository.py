@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from eduketen.register.models import (
     Administratie,
+    Endpoint,
     GroupMembership,
     Mandate,
     Pupil,
@@ -219,3 +220,55 @@ def active_mandate_exists(session: Session, school_id: int, system_id: int, serv
         )
         is not None
     )
+
+
+# -- OSR-compatible queries ------------------------------------------------------------------------
+
+
+def service_version_by_namespace(session: Session, namespace: str) -> tuple[ServiceVersion, Service] | None:
+    row = session.execute(
+        select(ServiceVersion, Service).join(Service, Service.id == ServiceVersion.service_id).where(ServiceVersion.namespace == namespace)
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def mandates_of(session: Session, *, school_id: int, supplier_id: int, service_version_id: int) -> list[Mandate]:
+    return list(
+        session.scalars(
+            select(Mandate)
+            .join(System, System.id == Mandate.system_id)
+            .where(
+                Mandate.school_id == school_id,
+                System.supplier_id == supplier_id,
+                Mandate.service_version_id == service_version_id,
+                Mandate.revoked_at.is_(None),
+            )
+            .order_by(Mandate.start_date)
+        )
+    )
+
+
+def mandate_by_token(session: Session, token: str) -> Mandate | None:
+    return session.scalar(select(Mandate).where(Mandate.token == token))
+
+
+def endpoints(
+    session: Session, *, service_version_id: int, school_id: int | None = None, administration_id: str | None = None
+) -> list[Endpoint]:
+    statement = select(Endpoint).where(Endpoint.service_version_id == service_version_id)
+    if school_id is not None:
+        statement = statement.where(Endpoint.school_id == school_id)
+    if administration_id is not None:
+        statement = statement.where(Endpoint.administration_id == administration_id)
+    return list(session.scalars(statement.order_by(Endpoint.start_date, Endpoint.id)))
+
+
+def schools_matching(session: Session, *, name: str | None, oin: str | None, brin: str | None, limit: int) -> list[School]:
+    statement = select(School).order_by(School.brin).limit(limit)
+    if name:
+        statement = statement.where(School.name.ilike(f"%{name}%"))
+    if oin:
+        statement = statement.where(School.oin == oin)
+    if brin:
+        statement = statement.where(School.brin == brin.upper())
+    return list(session.scalars(statement))

@@ -62,3 +62,15 @@ class MandateIn(_In):
     start_date: date
     end_date: date | None = None
 
+
+
+class EndpointIn(_In):
+    """OSR ``POST /endpoints``: a mandated supplier registers its delivery address."""
+
+    mandate_token: str = Field(min_length=1, max_length=64)
+    administration_id: str = Field(description="routeringskenmerk of the school administration, 20 letters or digits")
+    service_version_namespace: str = Field(min_length=1, max_length=300)
+    url: str = Field(min_length=1, max_length=500)
+    attributes: list[str] = Field(default_factory=list, max_length=10)
+    start_date: date
+    end_date: date | None = None

@@ -4,6 +4,7 @@ No HTTP and no commit here: callers own the transaction."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -25,6 +26,7 @@ from eduketen.core.identifiers import (
 from eduketen.register import repository as repo
 from eduketen.register.models import (
     Administratie,
+    Endpoint,
     GroupMembership,
     Mandate,
     Pupil,
@@ -271,11 +273,11 @@ class Snapshot:
     mandates: dict[int, list[MandateInfo]] = field(default_factory=dict)
     loaded: float = 0.0
 
-    def mandated(self, school_id: int, *, supplier_oin: str, kind: str, service: str, version: str, day: date) -> bool:
+    def mandated(self, school_id: int, *, supplier_oin: str, kind: str | None, service: str, version: str, day: date) -> bool:
         for m in self.mandates.get(school_id, ()):
             if (
                 m.supplier_oin == supplier_oin
-                and m.kind == kind
+                and (kind is None or m.kind == kind)
                 and m.service == service
                 and m.version == version
                 and m.valid_on(day)
@@ -461,3 +463,108 @@ def upsert_pupils(
     session.flush()
     return [(p.id, created) for p, created in results]
 
+
+
+# -- OSR-compatible rules ---------------------------------------------------------------------------
+
+OLD_STATUSES = ("previous", "withdrawn")
+
+
+def version_for_namespace(session: Session, namespace: str) -> tuple[ServiceVersion, Service]:
+    """The service version a namespace names. An unknown namespace is 404; a namespace that is
+    no longer in force is 410, and the message names the namespace in force."""
+    found = repo.service_version_by_namespace(session, namespace)
+    if found is None:
+        raise RegisterError(f"unknown service_version_namespace {namespace!r}", status=404)
+    version, service = found
+    if version.status in OLD_STATUSES:
+        current = [v.namespace for v in repo.service_versions(session, service.id) if v.status == "in-force"]
+        hint = f"; the namespace in force is {' and '.join(current)}" if current else ""
+        raise RegisterError(
+            f"service_version_namespace {namespace} ({service.name} {version.version}) is {version.status}{hint}", status=410
+        )
+    return version, service
+
+
+def valid_mandates(
+    session: Session, *, school: School, supplier: Supplier, version: ServiceVersion, day: date
+) -> list[Mandate]:
+    return [
+        m
+        for m in repo.mandates_of(session, school_id=school.id, supplier_id=supplier.id, service_version_id=version.id)
+        if m.start_date <= day and (m.end_date is None or day <= m.end_date)
+    ]
+
+
+def register_endpoint(
+    session: Session,
+    *,
+    caller_oin: str,
+    mandate_token: str,
+    administration_id: str,
+    namespace: str,
+    url: str,
+    attributes: list[str],
+    start: date,
+    end: date | None,
+) -> Endpoint:
+    """A mandated supplier registers where messages for one school administration go."""
+    version, _service = version_for_namespace(session, namespace)
+    mandate = repo.mandate_by_token(session, mandate_token)
+    if mandate is None or mandate.revoked_at is not None:
+        raise RegisterError("mandate_token does not name an active mandate", status=404)
+    system = session.get(System, mandate.system_id)
+    supplier = session.get(Supplier, system.supplier_id)
+    if supplier.oin != caller_oin:
+        raise RegisterError("this mandate was not given to the calling supplier", status=403)
+    if mandate.service_version_id != version.id:
+        raise RegisterError("the mandate is for another service version than service_version_namespace", status=422)
+    if end is not None and end < start:
+        raise RegisterError("end_date lies before start_date")
+    if not url.startswith("https://"):
+        raise RegisterError("url must be an https:// address")
+    routing = _check(validate_routeringskenmerk, administration_id)
+    school = session.get(School, mandate.school_id)
+    add_administratie(session, school=school, routeringskenmerk=routing, system=system)
+    endpoint = Endpoint(
+        mandate_id=mandate.id,
+        school_id=school.id,
+        service_version_id=version.id,
+        administration_id=routing,
+        url=url,
+        attributes=json.dumps(attributes),
+        start_date=start,
+        end_date=end,
+        created_at=utcnow(),
+    )
+    session.add(endpoint)
+    session.flush()
+    return endpoint
+
+
+def current_endpoints(
+    session: Session,
+    *,
+    namespace: str,
+    school: School | None,
+    routing_id: str | None,
+    day: date,
+    include_future: bool = False,
+) -> list[Endpoint]:
+    version, _ = version_for_namespace(session, namespace)
+    found = repo.endpoints(
+        session, service_version_id=version.id, school_id=school.id if school else None, administration_id=routing_id
+    )
+    live = []
+    for e in found:
+        if e.end_date is not None and e.end_date < day:
+            continue
+        if e.start_date > day and not include_future:
+            continue
+        mandate = session.get(Mandate, e.mandate_id)
+        if mandate is None or mandate.revoked_at is not None:
+            continue
+        live.append(e)
+    if routing_id is not None:  # one address per administration: the newest that applies
+        live = live[-1:]
+    return live

@@ -140,12 +140,6 @@ def generate_region(n_schools: int = 40, pupils_per_school: int = 30, *, seed: i
 # -- into the register ---------------------------------------------------------------------------
 
 
-def namespace_of(version_key: str) -> str:
-    """Namespace URI of a Doorstroomtoets service version. The chain publishes none (fact sheet
-    section 3); we use the server URL of each official file as its namespace."""
-    return f"https://doorstroomtoets.edustandaard.nl/{version_key}"
-
-
 def seed_services(session: Session) -> None:
     service = reg.ensure_service(session, SERVICE, "Logistiek proces Doorstroomtoets po")
     from eduketen.register import repository as repo
@@ -156,7 +150,7 @@ def seed_services(session: Session) -> None:
                 session,
                 service=service,
                 version=spec.version,
-                namespace=namespace_of(spec.key),
+                namespace=spec.namespace,
                 schooljaar=spec.schooljaren[-1],
                 status="in-force" if spec.official else "draft",
             )
