@@ -78,7 +78,7 @@ def prepare(directory: Path, port: int, *, schools: int = 40, pupils: int = 30) 
         database_url=f"sqlite:///{directory / 'eduketen.db'}",
         own_oin=region.toetsaanbieder.oin,
         admin_token=token_file.read_text().strip(),
-        roles=["toetsaanbieder"],
+        roles=["toetsaanbieder", "register"],
         log_json=False,
     )
     upgrade(settings.database_url)
