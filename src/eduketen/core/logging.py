@@ -30,6 +30,7 @@ def _add_request_id(_logger, _method, event_dict):
 def configure(level: str = "INFO", json_lines: bool = True) -> None:
     renderer = structlog.processors.JSONRenderer() if json_lines else structlog.dev.ConsoleRenderer(colors=False)
     shared = [
+        structlog.stdlib.ExtraAdder(),
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         _add_request_id,
