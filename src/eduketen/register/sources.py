@@ -103,6 +103,8 @@ class RemoteRegister:
             response = await self._http().get(self._base + path, params=params)
             if response.status_code == 200:
                 answer: Any = response.json()
+                if not isinstance(answer, dict):
+                    raise ValueError("register answered something other than a JSON object")
             elif response.status_code == 404:
                 answer = None
             elif response.status_code in (400, 410):
