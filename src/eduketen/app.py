@@ -26,9 +26,11 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         platform.inbox.start()
         if embedded:
             platform.worker.start()
+            platform.outbox.start()
         try:
             yield
         finally:
+            platform.outbox.stop()
             platform.worker.stop()
             platform.inbox.stop()
             aclose = getattr(platform.register_source, "aclose", None)

@@ -68,6 +68,21 @@ class Settings(BaseSettings):
     inbox_batch_max: int = 256
     inbox_batch_wait_ms: float = 2.0
 
+    # Outgoing calls to peers (results to a LAS, lists to a test supplier, report fetches):
+    # our client certificate and the CA bundle that peers' server certificates chain to.
+    client_cert: str | None = None
+    client_key: str | None = None
+    peer_ca: str | None = None
+    outbox_concurrency: int = 16
+    outbox_timeout_seconds: float = 10.0
+    outbox_max_attempts: int = 12
+    outbox_backoff_base_seconds: float = 1.0
+    outbox_backoff_max_seconds: float = 300.0
+    # Where this installation is reached by peers (report links travel in aanvullendeinfo).
+    public_url: str = "https://localhost:8443"
+    # Files: pupil reports (PDF) made or fetched.
+    data_dir: str = "var/data"
+
     log_level: str = "INFO"
     log_json: bool = True
 

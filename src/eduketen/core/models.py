@@ -62,3 +62,32 @@ class AuditEntry(Base):
     request_id: Mapped[str | None] = mapped_column(String(36))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class OutboxMessage(Base):
+    """An HTTP request to a peer, written in the same transaction as the change that causes it,
+    delivered by the outbox worker with retries; ``seq`` orders the messages of one
+    ``ordering_key`` (for example one pupil's results): a message is sent only after every older
+    one with the same key has been settled, and standlevering supersedes older pending ones."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (
+        Index("ix_outbox_message_due", "status", "next_attempt_at"),
+        Index("ix_outbox_message_key", "ordering_key", "status"),
+    )
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    ordering_key: Mapped[str] = mapped_column(String(200))
+    method: Mapped[str] = mapped_column(String(6))
+    url: Mapped[str] = mapped_column(String(1000))
+    body: Mapped[str | None] = mapped_column(Text)
+    context: Mapped[str] = mapped_column(Text, default="{}")  # JSON, no personal data
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending|delivered|dead|superseded
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -5,6 +5,7 @@ Nothing here is created at import time."""
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -26,6 +27,15 @@ def today_nl() -> date:
     return datetime.now(NL).date()
 
 
+def peer_ssl_context(settings: Settings) -> ssl.SSLContext:
+    """TLS towards peers: their server certificates checked against ``peer_ca`` (or the system
+    store), and our client certificate presented when configured."""
+    context = ssl.create_default_context(cafile=settings.peer_ca) if settings.peer_ca else ssl.create_default_context()
+    if settings.client_cert:
+        context.load_cert_chain(settings.client_cert, settings.client_key)
+    return context
+
+
 @dataclass
 class Platform:
     settings: Settings
@@ -34,13 +44,16 @@ class Platform:
     trusted: TrustedProxies
     inbox: InboxWriter
     worker: Worker
+    outbox: object = None  # OutboxDeliverer
     views: dict[str, object] = field(default_factory=dict)
     register_source: object = None  # EmbeddedRegister | RemoteRegister (eduketen.register.sources)
 
     @classmethod
     def build(cls, settings: Settings) -> Platform:
+        from eduketen.core.outbox import OutboxDeliverer
         from eduketen.doorstroomtoets.service import WindowView
         from eduketen.doorstroomtoets.tasks import HANDLERS as DOORSTROOMTOETS_HANDLERS
+        from eduketen.doorstroomtoets.tasks import outbox_handlers
         from eduketen.register.service import RegisterView
 
         engine = make_engine(settings.database_url)
@@ -60,6 +73,16 @@ class Platform:
             wait_ms=settings.inbox_batch_wait_ms,
             on_commit=worker.wake,
         )
+        deliverer = OutboxDeliverer(
+            sessions,
+            outbox_handlers(settings),
+            ssl_context=peer_ssl_context(settings),
+            concurrency=settings.outbox_concurrency,
+            timeout=settings.outbox_timeout_seconds,
+            max_attempts=settings.outbox_max_attempts,
+            backoff_base=settings.outbox_backoff_base_seconds,
+            backoff_max=settings.outbox_backoff_max_seconds,
+        )
         platform = cls(
             settings=settings,
             engine=engine,
@@ -67,6 +90,7 @@ class Platform:
             trusted=TrustedProxies(settings.trusted_proxies),
             inbox=inbox,
             worker=worker,
+            outbox=deliverer,
         )
         from eduketen.core.ratelimit import RateLimiter
         from eduketen.register.sources import build_source
@@ -92,6 +116,7 @@ class Platform:
                 view.invalidate()
 
     def close(self) -> None:
+        self.outbox.stop()
         self.worker.stop()
         self.inbox.stop()
         self.engine.dispose()

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from dataclasses import dataclass
 
 import orjson
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from eduketen.core.admin import AdminPlatform, AdminWrite
@@ -25,7 +27,6 @@ from eduketen.core.logging import current_request_id
 from eduketen.core.platform import Platform, today_nl
 from eduketen.register.sources import RegisterUnavailable
 from eduketen.doorstroomtoets.schemas import (
-    INBOUND_TOETSAANBIEDER,
     SERVICE,
     SpecVersion,
     WindowIn,
@@ -35,7 +36,7 @@ from eduketen.doorstroomtoets.schemas import (
     versions,
 )
 from eduketen.doorstroomtoets import repository, service
-from eduketen.doorstroomtoets.service import WINDOW_KINDS, content_problems
+from eduketen.doorstroomtoets.service import content_problems
 
 
 def _json(status: int, body: dict) -> Response:
@@ -60,12 +61,39 @@ def _query_value(request: Request, name: str) -> tuple[str | None, str | None]:
     return value, edu_id_problem(value, name)
 
 
-async def receive_message(request: Request, spec: SpecVersion, operation: str) -> Response:
+@dataclass(frozen=True)
+class Inbound:
+    """One inbound operation: which parameter names the school, who may send, what is checked."""
+
+    operation: str
+    path: str
+    component: str
+    school_param: str  # the parameter holding the school OIN
+    routing_param: str  # the parameter holding the routeringskenmerk of the school administration
+    sender_kind: str  # the kind of system the caller must have a mandate for
+    receiver_kind: str  # the kind of system this installation must have a mandate for
+    window: str | None  # registratie | schooladvies | None
+    role: str
+
+
+INBOUND = {
+    "registreren": Inbound("registreren", "/registreren", "Deelnemerslijst", "edu-to", "edu-from", "las", "toetssysteem", "registratie", "toetsaanbieder"),
+    "registreren-schooladviezen": Inbound(
+        "registreren-schooladviezen", "/registreren-schooladviezen", "Schooladviezenlijst", "edu-to", "edu-from", "las", "toetssysteem", "schooladvies", "toetsaanbieder"
+    ),
+    "leerlingresultaat": Inbound(
+        "leerlingresultaat", "/leerlingresultaat", "Leerlingresultaat", "edu-from", "edu-to", "toetssysteem", "las", None, "las"
+    ),
+}  # fmt: skip
+
+KIND_WORDS = {"las": "Het LAS", "toetssysteem": "Het toetssysteem"}
+
+
+async def receive_message(request: Request, spec: SpecVersion, inbound: Inbound) -> Response:
     platform: Platform = request.app.state.platform
-    path, component = INBOUND_TOETSAANBIEDER[operation]
 
     def answer(status: int, toelichting: str | None = None, fouten: list | None = None) -> Response:
-        body: dict = {"melding": spec.melding(path, "post", status)}
+        body: dict = {"melding": spec.melding(inbound.path, "post", status)}
         if toelichting:
             body["toelichting"] = toelichting
         if fouten:
@@ -87,31 +115,35 @@ async def receive_message(request: Request, spec: SpecVersion, operation: str) -
     fouten = [{"veld": n, "fout": p} for n, p in (("edu-to", problem_to), ("edu-from", problem_from)) if p]
     if fouten:
         return answer(422, "De parameters edu-to en edu-from moeten elk precies 20 cijfers of letters zijn.", fouten)
+    school_oin = edu_to if inbound.school_param == "edu-to" else edu_from
+    routing_id = edu_from if inbound.routing_param == "edu-from" else edu_to
 
     # 3. school known (the register may be this installation's own or a remote OSR)
     source = platform.register_source
     try:
-        school = await source.school(edu_to)
+        school = await source.school(school_oin)
     except RegisterUnavailable as exc:
         return _register_down(exc)
     if school is None:
-        return answer(405, f"Geen school met OIN {edu_to} in het register van deze toetsaanbieder.")
+        return answer(405, f"Geen school met OIN {school_oin} ({inbound.school_param}) in het register van deze ontvanger.")
+    routing = source.routing(routing_id)
+    if inbound.role == "las" and routing is None:
+        return answer(405, f"Routeringskenmerk {routing_id} ({inbound.routing_param}) is geen administratie van dit LAS.")
 
     # 4. mandates
-    routing = source.routing(edu_from)
     if routing is not None and routing[0] != school.id:
-        return answer(401, f"Routeringskenmerk {edu_from} (edu-from) hoort niet bij de school van edu-to.")
-    if routing is not None and routing[2] is not None and routing[2] != caller.oin:
-        return answer(401, f"De administratie {edu_from} wordt gevoerd in het LAS van een andere leverancier.")
+        return answer(401, f"Routeringskenmerk {routing_id} ({inbound.routing_param}) hoort niet bij de school {school_oin}.")
+    if inbound.role == "toetsaanbieder" and routing is not None and routing[2] is not None and routing[2] != caller.oin:
+        return answer(401, f"De administratie {routing_id} wordt gevoerd in het LAS van een andere leverancier.")
     day = today_nl()
     own = platform.settings.own_oin
     try:
         sender = await source.mandated(
-            school, supplier_oin=caller.oin, kind="las", service=SERVICE, version=spec.version, namespace=spec.namespace, day=day
+            school, supplier_oin=caller.oin, kind=inbound.sender_kind, service=SERVICE, version=spec.version, namespace=spec.namespace, day=day
         )
         receiver = (
             await source.mandated(
-                school, supplier_oin=own, kind="toetssysteem", service=SERVICE, version=spec.version, namespace=spec.namespace, day=day
+                school, supplier_oin=own, kind=inbound.receiver_kind, service=SERVICE, version=spec.version, namespace=spec.namespace, day=day
             )
             if own
             else None
@@ -121,13 +153,13 @@ async def receive_message(request: Request, spec: SpecVersion, operation: str) -
     if not sender.allowed:
         return answer(
             401,
-            f"Het LAS van de verzender (OIN {caller.oin}) heeft vandaag geen geldig mandaat van deze school "
+            f"{KIND_WORDS[inbound.sender_kind]} van de verzender (OIN {caller.oin}) heeft vandaag geen geldig mandaat van deze school "
             f"voor de dienst {SERVICE} {spec.version}.",
         )
     if receiver is None or not receiver.allowed:
         return answer(
             401,
-            f"Het toetssysteem van deze toetsaanbieder heeft vandaag geen geldig mandaat van deze school "
+            f"{KIND_WORDS[inbound.receiver_kind]} van deze ontvanger heeft vandaag geen geldig mandaat van deze school "
             f"voor de dienst {SERVICE} {spec.version}.",
         )
 
@@ -142,41 +174,41 @@ async def receive_message(request: Request, spec: SpecVersion, operation: str) -
         return answer(422, f"Het bericht is geen geldige JSON (positie {exc.pos}).")
     if not isinstance(body, dict):
         return answer(422, "Het bericht moet een JSON-object zijn.")
-    schema = body_schema(spec.key, component)
+    schema = body_schema(spec.key, inbound.component)
     fouten = schema_errors(schema, body)
     if fouten:
-        return answer(422, f"Het bericht voldoet niet aan {component} van versie {spec.version}.", fouten)
-    fouten = content_problems(spec, operation, body, school)
+        return answer(422, f"Het bericht voldoet niet aan {inbound.component} van versie {spec.version}.", fouten)
+    fouten = content_problems(spec, inbound.operation, body, school)
     if fouten:
-        return answer(422, f"Het bericht voldoet niet aan de regels van {component}.", fouten)
+        return answer(422, f"Het bericht voldoet niet aan de regels van {inbound.component}.", fouten)
 
     # 6. window
-    soort = WINDOW_KINDS[operation]
     schooljaar = body["schooljaar"]
-    window = platform.windows.window(schooljaar, soort)
-    if window is None or not (window[0] <= day <= window[1]):
-        reason = (
-            f"voor schooljaar {schooljaar} is geen periode ingesteld"
-            if window is None
-            else f"de periode voor schooljaar {schooljaar} loopt van {window[0]} tot en met {window[1]}"
-        )
-        return answer(403, f"Aanlevering is nu niet mogelijk: {reason}.")
+    if inbound.window is not None:
+        window = platform.windows.window(schooljaar, inbound.window)
+        if window is None or not (window[0] <= day <= window[1]):
+            reason = (
+                f"voor schooljaar {schooljaar} is geen periode ingesteld"
+                if window is None
+                else f"de periode voor schooljaar {schooljaar} loopt van {window[0]} tot en met {window[1]}"
+            )
+            return answer(403, f"Aanlevering is nu niet mogelijk: {reason}.")
 
     # 7. stored durably, then 202
     kept = prune(body, schema.shape)
     canonical = orjson.dumps(kept, option=orjson.OPT_SORT_KEYS)
     key = hashlib.sha256(
-        b"|".join((operation.encode(), spec.key.encode(), edu_to.encode(), edu_from.encode(), canonical))
+        b"|".join((inbound.operation.encode(), spec.key.encode(), edu_to.encode(), edu_from.encode(), canonical))
     ).hexdigest()
     now = utcnow()
-    items = body.get("deelnemers") or body.get("voorlopigSchooladviezen") or []
+    items = body.get("deelnemers") or body.get("voorlopigSchooladviezen") or [1]
     row = {
         "id": str(uuid.uuid4()),
         "service": SERVICE,
         "version": spec.version,
-        "operation": f"{SERVICE}.{operation}",
-        "school_oin": edu_to,
-        "routing": edu_from,
+        "operation": f"{SERVICE}.{inbound.operation}",
+        "school_oin": school_oin,
+        "routing": routing_id,
         "sender_oin": caller.oin,
         "schooljaar": schooljaar,
         "idempotency_key": key,
@@ -195,32 +227,96 @@ async def receive_message(request: Request, spec: SpecVersion, operation: str) -
     return answer(202)
 
 
-def build_router(spec: SpecVersion) -> APIRouter:
+REPORT_PATH = "/leerlingrapport/{rapportid}"
+
+
+async def serve_report(request: Request, spec: SpecVersion, rapportid: str) -> Response:
+    """``GET /leerlingrapport/{rapportid}``: 200 with the PDF, 204 while it is not yet made, 404
+    when unknown; only to the LAS that the pupil's school mandated. The official file documents
+    no 401 for this call; a caller without certificate or mandate gets one anyway (README)."""
+    platform: Platform = request.app.state.platform
+
+    def answer(status: int, toelichting: str | None = None) -> Response:
+        if status == 204:  # HTTP forbids a body on 204, whatever the official file shows
+            return Response(status_code=204)
+        melding = (
+            spec.melding(REPORT_PATH, "get", status)
+            if str(status) in spec.document["paths"][REPORT_PATH]["get"]["responses"]
+            else spec.melding("/registreren", "post", status)
+        )
+        body = {"melding": melding}
+        if toelichting:
+            body["toelichting"] = toelichting
+        return _json(status, body)
+
+    try:
+        caller = caller_from_scope(request.scope, platform.trusted)
+    except CertificateProblem as exc:
+        return answer(401, f"Het clientcertificaat is niet bruikbaar: {exc}.")
+    if caller is None:
+        return answer(401, "Geen clientcertificaat ontvangen: de verzender is niet te identificeren (Edukoppeling).")
+    request.scope.setdefault("state", {})["caller_oin"] = caller.oin
+    edu_to, problem_to = _query_value(request, "edu-to")
+    edu_from, problem_from = _query_value(request, "edu-from")
+    if problem_to or problem_from:
+        return _json(422, {"melding": "Verzoek heeft ongeldige parameters.", "fouten": [
+            {"veld": n, "fout": p} for n, p in (("edu-to", problem_to), ("edu-from", problem_from)) if p
+        ]})
+    source = platform.register_source
+    try:
+        school = await source.school(edu_to)
+    except RegisterUnavailable as exc:
+        return _register_down(exc)
+    found = await run_in_threadpool(service.report_for, platform.sessions, rapportid)
+    if found is None or school is None or found.school_id != school.id:
+        return answer(404, "Geen leerlingrapport met dit id voor deze school.")
+    try:
+        decision = await source.mandated(
+            school, supplier_oin=caller.oin, kind="las", service=SERVICE, version=spec.version, namespace=spec.namespace, day=today_nl()
+        )
+    except RegisterUnavailable as exc:
+        return _register_down(exc)
+    if not decision.allowed:
+        return answer(401, f"Het LAS van de vrager (OIN {caller.oin}) heeft vandaag geen geldig mandaat van deze school.")
+    pdf = await run_in_threadpool(service.read_report, platform.sessions, found, caller.oin)
+    if pdf is None:
+        return answer(204)
+    return Response(pdf, status_code=200, media_type="application/pdf")
+
+
+def _report_endpoint(spec: SpecVersion):
+    async def endpoint(request: Request, rapportid: str) -> Response:
+        return await serve_report(request, spec, rapportid)
+
+    return endpoint
+
+
+def build_router(spec: SpecVersion, roles: list[str]) -> APIRouter:
     router = APIRouter(prefix=spec.base_path, include_in_schema=False)
 
     @router.get("/openapi.json")
     async def openapi_document() -> Response:
         return _json(200, spec.document)
 
-    for operation, (path, _component) in INBOUND_TOETSAANBIEDER.items():
-        if not spec.has(path):
-            continue
-
-        router.add_api_route(path, _endpoint(spec, operation), methods=["POST"], name=f"{spec.key}:{operation}")
+    for inbound in INBOUND.values():
+        if inbound.role in roles and spec.has(inbound.path):
+            router.add_api_route(inbound.path, _endpoint(spec, inbound), methods=["POST"], name=f"{spec.key}:{inbound.operation}")
+    if "toetsaanbieder" in roles:
+        router.add_api_route(REPORT_PATH, _report_endpoint(spec), methods=["GET"], name=f"{spec.key}:leerlingrapport")
     return router
 
 
-def _endpoint(spec: SpecVersion, operation: str):
+def _endpoint(spec: SpecVersion, inbound: Inbound):
     async def endpoint(request: Request) -> Response:
-        return await receive_message(request, spec, operation)
+        return await receive_message(request, spec, inbound)
 
     return endpoint
 
 
 def routers(roles: list[str]) -> list[APIRouter]:
-    if "toetsaanbieder" not in roles:
+    if not {"toetsaanbieder", "las"} & set(roles):
         return []
-    return [build_router(spec) for spec in versions().values()]
+    return [build_router(spec, roles) for spec in versions().values()]
 
 
 # -- staff and admin ---------------------------------------------------------------------------

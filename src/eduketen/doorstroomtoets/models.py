@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eduketen.core.db import Base, UTCDateTime
@@ -62,3 +62,74 @@ class OnbekendAdvies(Base):
     times: Mapped[int] = mapped_column(Integer, default=1)
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# -- the return path, test supplier side ---------------------------------------------------------
+
+
+class Resultaat(Base):
+    """A pupil's current result (standlevering: the latest import is the complete set). No
+    identity data: scores, levels and advice only, by pupil id."""
+
+    __tablename__ = "dt_resultaat"
+
+    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupil.id", ondelete="CASCADE"), primary_key=True)
+    schooljaar: Mapped[str] = mapped_column(String(9), primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id", ondelete="CASCADE"), index=True)
+    toets: Mapped[str] = mapped_column(String(30))
+    data: Mapped[str] = mapped_column(Text)  # JSON: the normalized result, no names
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    rapport_id: Mapped[str] = mapped_column(String(36), unique=True)
+    rapport_revision: Mapped[int] = mapped_column(Integer, default=0)  # revision the PDF shows; 0 = none yet
+    rapport_path: Mapped[str | None] = mapped_column(String(300))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# -- the LAS side ------------------------------------------------------------------------------------
+
+
+class LasAdvies(Base):
+    """The school's provisional advice as the LAS holds it (the LAS sends it on)."""
+
+    __tablename__ = "las_advies"
+
+    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupil.id", ondelete="CASCADE"), primary_key=True)
+    schooljaar: Mapped[str] = mapped_column(String(9), primary_key=True)
+    advies: Mapped[str] = mapped_column(String(40))
+
+
+class LasResultaat(Base):
+    """A result received from the test supplier, apart from identity data."""
+
+    __tablename__ = "las_resultaat"
+
+    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupil.id", ondelete="CASCADE"), primary_key=True)
+    schooljaar: Mapped[str] = mapped_column(String(9), primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id", ondelete="CASCADE"), index=True)
+    toets: Mapped[str] = mapped_column(String(30))
+    data: Mapped[str] = mapped_column(Text)  # JSON: resultatenscores without deelnemerref, and toets
+    message_datumtijd: Mapped[str] = mapped_column(String(40))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    rapport_url: Mapped[str | None] = mapped_column(String(1000))
+    rapport_status: Mapped[str] = mapped_column(String(20), default="none")  # none|waiting|fetched|unavailable
+    rapport_path: Mapped[str | None] = mapped_column(String(300))
+    rapport_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LasVerzending(Base):
+    """What the LAS sent to a test supplier, and what came of it, in words for school staff."""
+
+    __tablename__ = "las_verzending"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id", ondelete="CASCADE"), index=True)
+    soort: Mapped[str] = mapped_column(String(20))  # deelnemers | adviezen
+    schooljaar: Mapped[str] = mapped_column(String(9))
+    spec_version: Mapped[str] = mapped_column(String(20))
+    aantal: Mapped[int] = mapped_column(Integer)
+    outbox_seq: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="onderweg")  # onderweg|ontvangen|geweigerd|mislukt
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    melding: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

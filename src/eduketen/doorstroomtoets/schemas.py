@@ -24,11 +24,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 SERVICE = "doorstroomtoets"
 
-# Operations the test supplier (toetsaanbieder) receives, and the body schema of each.
-INBOUND_TOETSAANBIEDER = {
-    "registreren": ("/registreren", "Deelnemerslijst"),
-    "registreren-schooladviezen": ("/registreren-schooladviezen", "Schooladviezenlijst"),
-}
 # The draft's afspraakversie: an assumption until the chain publishes the 2026-2027 specs.
 DRAFT_VERSIE = "Doorstroomtoetsketen_v1.2"
 

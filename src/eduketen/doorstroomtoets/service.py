@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from eduketen.core.db import utcnow
+from eduketen.core import audit
+from eduketen.core.db import unit_of_work, utcnow
 from eduketen.core.identifiers import deelnemersgroep_problems, parse_schooljaar
 from eduketen.doorstroomtoets import repository as repo
-from eduketen.doorstroomtoets.models import Deelname, OnbekendAdvies, Schooladvies, Venster
+from eduketen.doorstroomtoets.models import Deelname, OnbekendAdvies, Resultaat, Schooladvies, Venster
 from eduketen.doorstroomtoets.schemas import SpecVersion, version_for_schooljaar
 from eduketen.register import service as register
 from eduketen.register.service import GroupIn, PupilIn, SchoolInfo
@@ -61,6 +65,9 @@ def content_problems(spec: SpecVersion, operation: str, body: dict[str, Any], sc
                 "fout": f"schooljaar {schooljaar} hoort niet bij deze versie ({', '.join(spec.schooljaren)}){hint}",
             }
         )
+    if operation == "leerlingresultaat":
+        _refs(body["resultatenscores"]["deelnemerref"], "resultatenscores/deelnemerref", errors)
+        return errors
     groep = body["deelnemersgroep"]
     errors += [{"veld": path, "fout": problem} for path, problem in deelnemersgroep_problems(groep)]
     if groep.get("instellingscode") not in (None, school.brin) and not any(
@@ -257,3 +264,42 @@ def process_schooladviezen(
                 row.last_seen = now
     session.flush()
     return {"adviezen": len(entries), "verwerkt": stored, "onbekend_genegeerd": len(unknown_refs)}
+
+
+# -- reports (test supplier side) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportRef:
+    rapport_id: str
+    pupil_id: int
+    schooljaar: str
+    school_id: int
+
+
+def report_for(sessions: sessionmaker[Session], rapport_id: str) -> ReportRef | None:
+    with sessions() as session:
+        row = session.scalar(select(Resultaat).where(Resultaat.rapport_id == rapport_id))
+        if row is None:
+            return None
+        return ReportRef(row.rapport_id, row.pupil_id, row.schooljaar, row.school_id)
+
+
+def read_report(sessions: sessionmaker[Session], ref: ReportRef, reader_oin: str) -> bytes | None:
+    """The PDF when it is made for the current result, else None (204). The read is audited."""
+    with unit_of_work(sessions) as session:
+        row = session.get(Resultaat, (ref.pupil_id, ref.schooljaar))
+        if row is None or row.rapport_revision != row.revision or not row.rapport_path:
+            return None
+        path = Path(row.rapport_path)
+        if not path.exists():
+            return None
+        audit.record(
+            session,
+            actor=f"oin:{reader_oin}",
+            action="read",
+            subject_type="leerlingrapport",
+            subject_ids=[str(ref.pupil_id)],
+            purpose="LAS haalt leerlingrapport op (GET /leerlingrapport)",
+        )
+        return path.read_bytes()

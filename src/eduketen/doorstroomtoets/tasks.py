@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 from sqlalchemy.orm import Session
 
 from eduketen.core.models import InboxMessage
 from eduketen.core.worker import PermanentError
-from eduketen.doorstroomtoets import service
+from eduketen.doorstroomtoets import las, service
 from eduketen.register import repository as register_repo
 
 
@@ -42,7 +44,31 @@ def handle_schooladviezen(session: Session, message: InboxMessage) -> dict:
     )
 
 
+def handle_leerlingresultaat(session: Session, message: InboxMessage) -> dict:
+    """LAS role: store the result apart from identity data, then fetch the report."""
+    body = orjson.loads(message.payload)
+    return las.store_result(
+        session,
+        school_id=_school_id(session, message),
+        body=body,
+        received_at=message.received_at,
+        edu_to=message.routing,
+        edu_from=message.school_oin,
+    )
+
+
 HANDLERS = {
     "doorstroomtoets.registreren": handle_registreren,
     "doorstroomtoets.registreren-schooladviezen": handle_schooladviezen,
+    "doorstroomtoets.leerlingresultaat": handle_leerlingresultaat,
 }
+
+
+def outbox_handlers(settings) -> dict:
+    """How answers of peers are read, per kind of outgoing message."""
+    reports = Path(settings.data_dir) / "las-rapporten"
+    return {
+        "las.deelnemers": las.on_send_response,
+        "las.adviezen": las.on_send_response,
+        "las.rapport": las.report_handler(reports),
+    }

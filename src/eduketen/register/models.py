@@ -52,6 +52,9 @@ class System(Base):
     supplier_id: Mapped[int] = mapped_column(ForeignKey("supplier.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(30))  # las | toetssysteem | ...
+    # Where this system's API lives (for a toetssysteem: the base of its Doorstroomtoets paths,
+    # e.g. https://toets.example/doorstroomtoets). The OSR keeps no endpoints of test systems.
+    base_url: Mapped[str | None] = mapped_column(String(500))
 
 
 class Administratie(Base):

@@ -1,0 +1,330 @@
+"""The outbox: requests to peers, written in the same transaction as their cause, delivered with
+retries.
+
+Rules:
+- 2xx: delivered. A response handler per ``kind`` may look at the answer (store a fetched PDF,
+  turn a status into a message for school staff) and may ask for a retry (e.g. 204 "not yet").
+- 5xx, 408, 429, timeouts and network errors: retried with exponential backoff and jitter, until
+  ``max_attempts``; then dead.
+- Any other answer (401, 403, 404, 405, 422, ...): no blind retry. Dead at once, with the reason.
+- Ordering: a message is claimed only when no older message with the same ``ordering_key`` is
+  still pending or in flight. ``supersede=True`` (standlevering: the latest delivery is the
+  complete current set) settles older pending messages of the key as ``superseded``, so an older
+  retry can never overwrite a newer state.
+- Dead letters can be listed and redelivered (``eduketen outbox ...``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from eduketen.core.db import utcnow
+from eduketen.core.models import OutboxMessage
+
+log = logging.getLogger("eduketen.outbox")
+
+RETRY_STATUSES = {408, 425, 429}
+
+
+@dataclass(frozen=True)
+class PeerResponse:
+    status: int | None  # None: no answer (timeout, refused connection, TLS failure)
+    body: bytes = b""
+    content_type: str = ""
+    error: str | None = None  # the exception type when there was no answer
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: str  # done | retry | dead
+    reason: str | None = None
+
+
+ResponseHandler = Callable[[Session, OutboxMessage, PeerResponse], Verdict | None]
+
+
+def default_verdict(response: PeerResponse) -> Verdict:
+    if response.status is None:
+        return Verdict("retry", f"no answer ({response.error})")
+    if 200 <= response.status < 300:
+        return Verdict("done")
+    if response.status >= 500 or response.status in RETRY_STATUSES:
+        return Verdict("retry", f"HTTP {response.status}")
+    return Verdict("dead", f"HTTP {response.status}: {_short(response)}")
+
+
+def _short(response: PeerResponse) -> str:
+    data = response.json()
+    if isinstance(data, dict):
+        parts = [str(data.get(k)) for k in ("melding", "toelichting", "detail") if data.get(k)]
+        if parts:
+            return " ".join(parts)[:300]
+    return response.body[:200].decode("utf-8", "replace")
+
+
+def enqueue(
+    session: Session,
+    *,
+    kind: str,
+    ordering_key: str,
+    method: str,
+    url: str,
+    body: str | None = None,
+    context: dict | None = None,
+    supersede: bool = False,
+) -> OutboxMessage:
+    now = utcnow()
+    if supersede:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.ordering_key == ordering_key, OutboxMessage.status == "pending")
+            .values(status="superseded", settled_at=now)
+        )
+    message = OutboxMessage(
+        kind=kind,
+        ordering_key=ordering_key,
+        method=method,
+        url=url,
+        body=body,
+        context=json.dumps(context or {}, sort_keys=True),
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
+def dead_letters(session: Session, limit: int = 1000) -> list[OutboxMessage]:
+    return list(
+        session.scalars(select(OutboxMessage).where(OutboxMessage.status == "dead").order_by(OutboxMessage.seq).limit(limit))
+    )
+
+
+def redeliver(session: Session, seq: int | None = None) -> int:
+    """Put dead letters (one, or all) back in the queue."""
+    statement = update(OutboxMessage).where(OutboxMessage.status == "dead")
+    if seq is not None:
+        statement = statement.where(OutboxMessage.seq == seq)
+    result = session.execute(
+        statement.values(status="pending", attempts=0, next_attempt_at=utcnow(), settled_at=None, locked_until=None)
+    )
+    return result.rowcount
+
+
+def outbox_counts(session: Session) -> dict[str, int]:
+    rows = session.execute(text("SELECT status, count(*) FROM outbox_message GROUP BY status")).all()
+    return {status: n for status, n in rows}
+
+
+def _stamp(engine, value: datetime):
+    if engine.dialect.name == "sqlite":
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value
+
+
+class OutboxDeliverer:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        handlers: dict[str, ResponseHandler],
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        concurrency: int = 16,
+        timeout: float = 10.0,
+        max_attempts: int = 12,
+        backoff_base: float = 1.0,
+        backoff_max: float = 300.0,
+        lease_seconds: float = 120.0,
+        poll_seconds: float = 0.2,
+    ) -> None:
+        self._sessions = session_factory
+        self._engine = session_factory.kw["bind"]
+        self._handlers = handlers
+        self._ssl = ssl_context
+        self._concurrency = concurrency
+        self._timeout = timeout
+        self._max_attempts = max_attempts
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        self._lease = timedelta(seconds=lease_seconds)
+        self._poll = poll_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: httpx.AsyncClient | None = None
+        self.delivered = self.retried = self.dead = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.run_once()
+            except Exception:
+                log.exception("outbox round failed")
+                worked = 0
+            if not worked:
+                self._wake.wait(self._poll)
+                self._wake.clear()
+        self._close_loop()
+
+    def _close_loop(self) -> None:
+        if self._loop is not None:
+            if self._client is not None:
+                self._loop.run_until_complete(self._client.aclose())
+                self._client = None
+            self._loop.close()
+            self._loop = None
+
+    def drain(self, max_rounds: int = 100_000) -> int:
+        total = 0
+        for _ in range(max_rounds):
+            done = self.run_once()
+            total += done
+            if not done:
+                break
+        return total
+
+    def close(self) -> None:
+        self._close_loop()
+
+    # -- one round -----------------------------------------------------------------------------
+    def claim(self) -> list[OutboxMessage]:
+        now = utcnow()
+        e = self._engine
+        lock = " FOR UPDATE SKIP LOCKED" if e.dialect.name == "postgresql" else ""
+        # Due, not in flight, and no older message of the same key pending or in flight.
+        sql = text(
+            "UPDATE outbox_message SET locked_until=:lease, attempts=attempts+1 WHERE seq IN ("
+            " SELECT o.seq FROM outbox_message o WHERE o.status='pending' AND o.next_attempt_at <= :now"
+            " AND (o.locked_until IS NULL OR o.locked_until < :now)"
+            " AND NOT EXISTS (SELECT 1 FROM outbox_message p WHERE p.ordering_key = o.ordering_key AND p.seq < o.seq"
+            "   AND (p.status = 'pending' OR (p.locked_until IS NOT NULL AND p.locked_until >= :now)))"
+            f" ORDER BY o.seq LIMIT :n{lock}) RETURNING seq, attempts"
+        ).bindparams(lease=_stamp(e, now + self._lease), now=_stamp(e, now), n=self._concurrency * 4)
+        with self._sessions() as session, session.begin():
+            claimed = {row.seq: row.attempts for row in session.execute(sql)}
+            if not claimed:
+                return []
+            messages = list(session.scalars(select(OutboxMessage).where(OutboxMessage.seq.in_(list(claimed)))))
+        # keys can repeat within one claim only for older-settled keys; keep the oldest per key
+        messages.sort(key=lambda m: m.seq)
+        seen: set[str] = set()
+        batch = []
+        for m in messages:
+            if m.ordering_key in seen:
+                self._release(m)
+                continue
+            seen.add(m.ordering_key)
+            batch.append(m)
+        return batch
+
+    def _release(self, message: OutboxMessage) -> None:
+        with self._sessions() as session, session.begin():
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.seq == message.seq, OutboxMessage.attempts == message.attempts)
+                .values(locked_until=None, attempts=message.attempts - 1)
+            )
+
+    def run_once(self) -> int:
+        batch = self.claim()
+        if not batch:
+            return 0
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        responses = self._loop.run_until_complete(self._send_all(batch))
+        for message, response in zip(batch, responses, strict=True):
+            self._settle(message, response)
+        return len(batch)
+
+    async def _send_all(self, batch: list[OutboxMessage]) -> list[PeerResponse]:
+        if self._client is None:
+            limits = httpx.Limits(max_connections=self._concurrency, max_keepalive_connections=self._concurrency)
+            self._client = httpx.AsyncClient(verify=self._ssl if self._ssl is not None else True, timeout=self._timeout, limits=limits)
+        semaphore = asyncio.Semaphore(self._concurrency)
+
+        async def one(message: OutboxMessage) -> PeerResponse:
+            async with semaphore:
+                try:
+                    response = await self._client.request(
+                        message.method,
+                        message.url,
+                        content=message.body.encode() if message.body is not None else None,
+                        headers={"Content-Type": "application/json"} if message.body is not None else None,
+                    )
+                except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
+                    return PeerResponse(None, error=type(exc).__name__)
+                return PeerResponse(response.status_code, response.content, response.headers.get("content-type", ""))
+
+        return await asyncio.gather(*(one(m) for m in batch))
+
+    def _settle(self, message: OutboxMessage, response: PeerResponse) -> None:
+        with self._sessions() as session, session.begin():
+            current = session.get(OutboxMessage, message.seq)
+            if current is None or current.attempts != message.attempts:
+                return  # the lease ran out and another deliverer took it over
+            handler = self._handlers.get(message.kind)
+            verdict = handler(session, current, response) if handler else None
+            verdict = verdict or default_verdict(response)
+            now = utcnow()
+            current.last_status = response.status
+            current.locked_until = None
+            if verdict.outcome == "done":
+                if current.status == "pending":
+                    current.status = "delivered"
+                current.settled_at = now
+                current.last_error = None
+                self.delivered += 1
+            elif verdict.outcome == "retry" and current.attempts < self._max_attempts and current.status == "pending":
+                delay = min(self._backoff_max, self._backoff_base * 2 ** (current.attempts - 1))
+                current.next_attempt_at = now + timedelta(seconds=delay * (0.5 + random.random() / 2))
+                current.last_error = verdict.reason
+                self.retried += 1
+            elif current.status == "pending":
+                current.status = "dead"
+                current.settled_at = now
+                reason = verdict.reason or "gave up"
+                if verdict.outcome == "retry":
+                    reason = f"gave up after {current.attempts} attempts: {reason}"
+                current.last_error = reason
+                self.dead += 1
+                log.warning("outbox message %s dead: %s", message.seq, reason, extra={"kind": message.kind})

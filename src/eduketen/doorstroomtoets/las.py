@@ -1,0 +1,474 @@
+"""The LAS role: send the school's pupil lists and provisional advice to its mandated test
+supplier, receive results, fetch the pupil reports, and tell school staff in plain words what
+happened. No HTTP server code and no commit here."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from urllib.parse import urlencode
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from eduketen.core import outbox
+from eduketen.core.db import utcnow
+from eduketen.core.identifiers import IdentifierError, parse_schooljaar, validate_brin
+from eduketen.core.models import OutboxMessage
+from eduketen.core.outbox import PeerResponse, Verdict
+from eduketen.doorstroomtoets.models import LasAdvies, LasResultaat, LasVerzending
+from eduketen.doorstroomtoets.schemas import SERVICE, SpecVersion, version_for_schooljaar
+from eduketen.doorstroomtoets.service import refs_of
+from eduketen.register import repository as register_repo
+from eduketen.register import service as register
+from eduketen.register.models import GroupMembership, Mandate, Pupil, PupilIdentity, School, SchoolGroup, Supplier, System
+from eduketen.register.service import GroupIn, PupilIn
+
+ADVIEZEN = {
+    "VSO", "PRAKTIJKONDERWIJS", "VMBO_BB", "VMBO_BB_MET_LWOO", "VMBO_BB_TM_VMBO_KB", "VMBO_BB_TM_VMBO_KB_MET_LWOO",
+    "VMBO_KB", "VMBO_KB_MET_LWOO", "VMBO_KB_TM_VMBO_GL/TL", "VMBO_KB_TM_VMBO_GL/TL_MET_LWOO", "VMBO_GL/TL",
+    "VMBO_GL/TL_MET_LWOO", "VMBO_GL/TL_TM_HAVO", "HAVO", "HAVO_TM_VWO", "VWO", "GEEN_SPECIFIEK_ADVIES_MOGELIJK",
+}  # fmt: skip
+
+CSV_COLUMNS = [
+    "brin", "schooljaar", "groep_id", "groep_omschrijving", "jaargroep", "eck_id", "las_key",
+    "achternaam", "voorvoegsel", "roepnaam", "voorletters", "geboortedatum", "geslacht", "advies",
+]  # fmt: skip
+
+
+class LasError(ValueError):
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# -- the LAS's own pupils -------------------------------------------------------------------------------
+
+
+@dataclass
+class PupilImport:
+    accepted: int = 0
+    rejected: list[dict] = field(default_factory=list)
+    schools: set[str] = field(default_factory=set)
+
+
+def import_pupils_csv(session: Session, text: str) -> PupilImport:
+    """The LAS's pupils of group 8 with their groups and provisional advice (layout in
+    docs/formats/las-leerlingen.md). Rows that do not fit are reported, the rest imported."""
+    result = PupilImport()
+    reader = csv.DictReader(io.StringIO(text), delimiter=";" if text.count(";") > text.count(",") else ",")
+    missing = [c for c in ("brin", "schooljaar", "groep_id", "achternaam", "roepnaam") if c not in (reader.fieldnames or [])]
+    if missing:
+        raise LasError(f"the file misses the column(s) {', '.join(missing)}; expected {', '.join(CSV_COLUMNS)}")
+    by_school: dict[tuple[str, str], list[tuple[int, dict]]] = {}
+    for number, row in enumerate(reader, start=2):
+        problems = _row_problems(row)
+        if problems:
+            result.rejected.append({"regel": number, "fouten": problems})
+            continue
+        by_school.setdefault((row["brin"].upper(), row["schooljaar"]), []).append((number, row))
+    for (brin, schooljaar), rows in by_school.items():
+        school = register_repo.school_by_brin(session, brin)
+        if school is None:
+            for number, _ in rows:
+                result.rejected.append({"regel": number, "fouten": [f"school {brin} staat niet in het register"]})
+            continue
+        groups = {r["groep_id"]: GroupIn(r["groep_id"], r.get("groep_omschrijving") or None, r.get("jaargroep") or "8") for _, r in rows}
+        pupils = [
+            PupilIn(
+                eck_id=r.get("eck_id") or None,
+                las_key=r.get("las_key") or None,
+                achternaam=r["achternaam"],
+                voorvoegsel=r.get("voorvoegsel") or None,
+                roepnaam=r["roepnaam"],
+                voorletters=r.get("voorletters") or None,
+                geboortedatum=date.fromisoformat(r["geboortedatum"]) if r.get("geboortedatum") else None,
+                geslacht=int(r["geslacht"]) if r.get("geslacht") else None,
+                group_external_id=r["groep_id"],
+                jaargroep=r.get("jaargroep") or "8",
+            )
+            for _, r in rows
+        ]
+        ids = register.upsert_pupils(session, school_id=school.id, schooljaar=schooljaar, groups=list(groups.values()), pupils=pupils, as_of=utcnow())
+        for (pupil_id, _), (_, r) in zip(ids, rows, strict=True):
+            if r.get("advies"):
+                set_advies(session, pupil_id, schooljaar, r["advies"])
+        result.accepted += len(rows)
+        result.schools.add(brin)
+    return result
+
+
+def _row_problems(row: dict) -> list[str]:
+    problems = []
+    try:
+        validate_brin(row.get("brin") or "")
+    except IdentifierError as exc:
+        problems.append(str(exc))
+    if parse_schooljaar(row.get("schooljaar") or "") is None:
+        problems.append("schooljaar moet de vorm 2025-2026 hebben")
+    if not (row.get("eck_id") or row.get("las_key")):
+        problems.append("eck_id of las_key is verplicht")
+    for name, limit in (("achternaam", 70), ("roepnaam", 64), ("voorvoegsel", 10), ("voorletters", 6)):
+        value = row.get(name) or ""
+        if name in ("achternaam", "roepnaam") and not value.strip():
+            problems.append(f"{name} is leeg")
+        if len(value) > limit:
+            problems.append(f"{name} is langer dan {limit} tekens")
+    if row.get("geboortedatum"):
+        try:
+            date.fromisoformat(row["geboortedatum"])
+        except ValueError:
+            problems.append("geboortedatum moet JJJJ-MM-DD zijn")
+    if row.get("geslacht") and row["geslacht"] not in ("1", "2", "9"):
+        problems.append("geslacht is 1, 2 of 9")
+    if row.get("advies") and row["advies"] not in ADVIEZEN:
+        problems.append(f"advies {row['advies']!r} staat niet in de waardelijst Schooladviestype_enum")
+    return problems
+
+
+def set_advies(session: Session, pupil_id: int, schooljaar: str, advies: str) -> None:
+    current = session.get(LasAdvies, (pupil_id, schooljaar))
+    if current is None:
+        session.add(LasAdvies(pupil_id=pupil_id, schooljaar=schooljaar, advies=advies))
+    else:
+        current.advies = advies
+
+
+# -- building and sending messages ---------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    school: School
+    routing: str
+    base_url: str
+    supplier_name: str
+
+
+def target_for(session: Session, school: School, spec: SpecVersion, day: date) -> Target:
+    """The school's mandated test supplier for this version, and where its API lives."""
+    admins = register_repo.administraties(session, school.id)
+    if not admins:
+        raise LasError(f"school {school.brin} has no administration (routeringskenmerk) in this LAS", status=409)
+    rows = session.execute(
+        select(Mandate, System, Supplier)
+        .join(System, System.id == Mandate.system_id)
+        .join(Supplier, Supplier.id == System.supplier_id)
+        .join(register.ServiceVersion, register.ServiceVersion.id == Mandate.service_version_id)
+        .join(register.Service, register.Service.id == register.ServiceVersion.service_id)
+        .where(
+            Mandate.school_id == school.id,
+            System.kind == "toetssysteem",
+            register.Service.name == SERVICE,
+            register.ServiceVersion.version == spec.version,
+            Mandate.revoked_at.is_(None),
+        )
+    ).all()
+    valid = [(m, sy, su) for m, sy, su in rows if m.start_date <= day and (m.end_date is None or day <= m.end_date)]
+    if not valid:
+        raise LasError(
+            f"school {school.brin} has not mandated a test supplier for {SERVICE} {spec.version}: "
+            "ask the school's OSR administrator to record the mandate",
+            status=409,
+        )
+    _m, system, supplier = valid[0]
+    if not system.base_url:
+        raise LasError(f"the address of {supplier.name}'s test system is not known (system base_url)", status=409)
+    return Target(school, admins[0].routeringskenmerk, system.base_url.rstrip("/"), supplier.name)
+
+
+def _pupils_of(session: Session, school_id: int, schooljaar: str):
+    return session.execute(
+        select(Pupil, PupilIdentity, SchoolGroup, GroupMembership)
+        .join(PupilIdentity, PupilIdentity.pupil_id == Pupil.id)
+        .join(GroupMembership, (GroupMembership.pupil_id == Pupil.id) & (GroupMembership.schooljaar == schooljaar))
+        .join(SchoolGroup, SchoolGroup.id == GroupMembership.group_id)
+        .where(Pupil.school_id == school_id)
+        .order_by(Pupil.id)
+    ).all()
+
+
+def _refs(pupil: Pupil) -> list[dict]:
+    refs = []
+    if pupil.eck_id:
+        refs.append({"label": "ECK-iD", "onderwijsdeelnemerID": pupil.eck_id})
+    if pupil.las_key:
+        refs.append({"label": "LAS-key", "onderwijsdeelnemerID": pupil.las_key})
+    return refs
+
+
+def _envelope(spec: SpecVersion, profiel: str, schooljaar: str, school: School, administratienr: str | None, auteur: str) -> dict:
+    return {
+        "datumtijd": utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "auteur": auteur,
+        "versie": spec.versie,
+        "profiel": profiel,
+        "schooljaar": schooljaar,
+        "deelnemersgroep": {
+            "instellingscode": school.brin,
+            "vestigingscode": "00",
+            "onderwijsaanbiedercode": "100A" + school.brin[:2] + "1",
+            "onderwijslocatiecode": "100X" + school.brin[:2] + "1",
+            "administratienr": administratienr or "01",
+        },
+    }
+
+
+def build_deelnemerslijst(session: Session, school: School, schooljaar: str, auteur: str) -> tuple[dict, int]:
+    spec = version_for_schooljaar(schooljaar)
+    if spec is None:
+        raise LasError(f"no Doorstroomtoets version serves school year {schooljaar}")
+    rows = _pupils_of(session, school.id, schooljaar)
+    if not rows:
+        raise LasError(f"school {school.brin} has no group-8 pupils for {schooljaar} in this LAS", status=409)
+    admin = register_repo.administraties(session, school.id)
+    message = _envelope(spec, "Toetsdeelnemers", schooljaar, school, admin[0].administratienr if admin else None, auteur)
+    groups: dict[str, dict] = {}
+    pupils = []
+    for pupil, identity, group, member in rows:
+        groups.setdefault(
+            group.external_id,
+            {"label": "Stamgroep", "id": group.external_id, "omschrijving": (group.omschrijving or group.external_id)[:64],
+             "niveau": {"label": "Jaargroep", "niveau": group.jaargroep if group.jaargroep in ("7", "8", "C", "S") else "8"}},
+        )
+        extensie = {"label": "Demografisch", "voorletters": identity.voorletters or identity.roepnaam[:1].upper(),
+                    "geboortedatum": identity.geboortedatum.isoformat() if identity.geboortedatum else "2014-01-01"}
+        if spec.exchanges_geslacht:  # from 2026-2027 never sent
+            extensie["geslacht"] = identity.geslacht or 9
+        entry = {
+            "label": "Leerling",
+            "deelnemerref": _refs(pupil),
+            "achternaam": identity.achternaam,
+            "roepnaam": identity.roepnaam,
+            "groep": group.external_id,
+            "niveau": {"label": "Jaargroep", "niveau": member.jaargroep if member.jaargroep in ("7", "8") else "8"},
+            "extensie": extensie,
+        }
+        if identity.voorvoegsel:
+            entry["voorvoegsel"] = identity.voorvoegsel
+        pupils.append(entry)
+    message["groepen"] = list(groups.values())
+    message["deelnemers"] = pupils
+    return message, len(pupils)
+
+
+def build_schooladviezenlijst(session: Session, school: School, schooljaar: str, auteur: str) -> tuple[dict, int]:
+    spec = version_for_schooljaar(schooljaar)
+    if spec is None or not spec.has("/registreren-schooladviezen"):
+        raise LasError(f"school year {schooljaar} has no exchange of provisional advice")
+    rows = session.execute(
+        select(Pupil, LasAdvies)
+        .join(LasAdvies, (LasAdvies.pupil_id == Pupil.id) & (LasAdvies.schooljaar == schooljaar))
+        .where(Pupil.school_id == school.id)
+        .order_by(Pupil.id)
+    ).all()
+    if not rows:
+        raise LasError(f"school {school.brin} has no provisional advice for {schooljaar} in this LAS", status=409)
+    admin = register_repo.administraties(session, school.id)
+    message = _envelope(spec, "Schooladviezen", schooljaar, school, admin[0].administratienr if admin else None, auteur)
+    message["voorlopigSchooladviezen"] = [{"deelnemerref": _refs(p), "advies": a.advies} for p, a in rows]
+    return message, len(rows)
+
+
+def send(session: Session, *, school: School, soort: str, schooljaar: str, auteur: str, day: date) -> LasVerzending:
+    """Queue a pupil list (``deelnemers``) or advice list (``adviezen``) for the school's test
+    supplier. Delivery, retries and the answer for staff follow through the outbox."""
+    spec = version_for_schooljaar(schooljaar)
+    if spec is None:
+        raise LasError(f"no Doorstroomtoets version serves school year {schooljaar}")
+    if soort == "deelnemers":
+        body, count = build_deelnemerslijst(session, school, schooljaar, auteur)
+        path = "/registreren"
+    elif soort == "adviezen":
+        body, count = build_schooladviezenlijst(session, school, schooljaar, auteur)
+        path = "/registreren-schooladviezen"
+    else:
+        raise LasError("soort is deelnemers or adviezen")
+    target = target_for(session, school, spec, day)
+    url = f"{target.base_url}/{spec.key}{path}?" + urlencode({"edu-to": school.oin, "edu-from": target.routing})
+    now = utcnow()
+    verzending = LasVerzending(
+        school_id=school.id,
+        soort=soort,
+        schooljaar=schooljaar,
+        spec_version=spec.version,
+        aantal=count,
+        status="onderweg",
+        melding=f"{_what(soort, count)} wordt verstuurd naar {target.supplier_name}.",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(verzending)
+    session.flush()
+    message = outbox.enqueue(
+        session,
+        kind=f"las.{soort}",
+        ordering_key=f"las:{school.oin}:{soort}",  # mutatielevering: in order, never superseded
+        method="POST",
+        url=url,
+        body=json.dumps(body, ensure_ascii=False),
+        context={"verzending": verzending.id, "supplier": target.supplier_name},
+    )
+    verzending.outbox_seq = message.seq
+    return verzending
+
+
+def _what(soort: str, count: int) -> str:
+    return f"De leerlingenlijst ({count} leerlingen)" if soort == "deelnemers" else f"De voorlopige schooladviezen ({count})"
+
+
+def staff_message(soort: str, supplier: str, count: int, response: PeerResponse) -> tuple[str, str]:
+    """(status, sentence) for school staff, for every answer of the specification."""
+    what = _what(soort, count)
+    window = "De inschrijving" if soort == "deelnemers" else "De aanlevering van schooladviezen"
+    detail = response.json() if response.status else None
+    fouten = detail.get("fouten") if isinstance(detail, dict) else None
+    if response.status is None:
+        return "onderweg", (
+            f"{supplier} reageert nu niet ({response.error}). We proberen het automatisch opnieuw; u hoeft niets te doen."
+        )
+    if response.status == 202:
+        tail = " Schooladviezen van leerlingen die de toetsaanbieder niet kent, worden genegeerd; controleer in het portaal van de toetsaanbieder of alles goed is aangekomen." if soort == "adviezen" else " Controleer na verwerking in het portaal van de toetsaanbieder of alle leerlingen erin staan."
+        return "ontvangen", f"{what} is ontvangen door {supplier}.{tail}"
+    if response.status == 401:
+        return "geweigerd", (
+            f"{supplier} weigert {what.lower()}: uw school heeft uw LAS of deze toetsaanbieder niet (meer) gemachtigd "
+            "voor de doorstroomtoets. Vraag de OSR-beheerder van uw school (vaak op het bestuursbureau) het mandaat te controleren."
+        )
+    if response.status == 403:
+        return "geweigerd", f"{window} bij {supplier} is gesloten. Neem contact op met {supplier} als u toch nog wilt aanleveren."
+    if response.status == 405:
+        return "geweigerd", f"{supplier} kent uw school (nog) niet. Meld uw school aan bij {supplier} en verstuur daarna opnieuw."
+    if response.status == 422:
+        fields = ", ".join(f"{f.get('veld')}: {f.get('fout')}" for f in (fouten or [])[:5])
+        return "geweigerd", (
+            f"{supplier} weigert {what.lower()} omdat er gegevens niet kloppen"
+            + (f" ({fields})" if fields else "")
+            + ". Verbeter deze gegevens in het LAS en verstuur opnieuw."
+        )
+    if response.status >= 500:
+        return "onderweg", f"{supplier} heeft een storing (HTTP {response.status}). We proberen het automatisch opnieuw."
+    return "geweigerd", f"{supplier} antwoordde onverwacht (HTTP {response.status}). Neem contact op met uw LAS-leverancier."
+
+
+def on_send_response(session: Session, message: OutboxMessage, response: PeerResponse) -> Verdict | None:
+    context = json.loads(message.context)
+    verzending = session.get(LasVerzending, context.get("verzending"))
+    verdict = outbox.default_verdict(response)
+    if verzending is not None:
+        status, sentence = staff_message(verzending.soort, context.get("supplier", "de toetsaanbieder"), verzending.aantal, response)
+        if verdict.outcome == "retry" and message.attempts >= 12:
+            status, sentence = "mislukt", sentence + " Dit is na herhaalde pogingen niet gelukt; neem contact op met uw LAS-leverancier."
+        verzending.status, verzending.melding = status, sentence
+        verzending.http_status = response.status
+        verzending.updated_at = utcnow()
+    return verdict
+
+
+# -- results and reports received -------------------------------------------------------------------------
+
+
+def store_result(session: Session, *, school_id: int, body: dict, received_at: datetime, edu_to: str, edu_from: str) -> dict:
+    """Standlevering: the latest delivery is the complete current set for the pupil. Results are
+    stored apart from identity data; the report is fetched afterwards through the outbox."""
+    scores = body["resultatenscores"]
+    eck, las = refs_of(scores["deelnemerref"])
+    pupil = register.find_pupils(session, school_id, [(eck, las)])[0]
+    if pupil is None:
+        return {"resultaten": 1, "onbekende_leerling": 1}
+    schooljaar = body["schooljaar"]
+    current = session.get(LasResultaat, (pupil.id, schooljaar))
+    datumtijd = body["datumtijd"]
+    if current is not None and current.message_datumtijd > datumtijd:
+        return {"resultaten": 1, "ouder_dan_bekend": 1}  # an older delivery never overwrites a newer one
+    kept = {k: v for k, v in scores.items() if k != "deelnemerref"}
+    data = json.dumps({"resultatenscores": kept, "toets": body["toets"]}, ensure_ascii=False, sort_keys=True)
+    url = (scores.get("resultaten") or {}).get("aanvullendeinfo")
+    if current is None:
+        current = LasResultaat(pupil_id=pupil.id, schooljaar=schooljaar, school_id=school_id)
+        session.add(current)
+    changed = current.data != data
+    current.toets = body["toets"]["id"]
+    current.data = data
+    current.message_datumtijd = datumtijd
+    current.received_at = received_at
+    if url and (changed or current.rapport_status != "fetched"):
+        current.rapport_url = url
+        current.rapport_status = "waiting"
+        query = urlencode({"edu-to": edu_from, "edu-from": edu_to})  # the report is asked for on the school's behalf
+        outbox.enqueue(
+            session,
+            kind="las.rapport",
+            ordering_key=f"las-rapport:{pupil.id}:{schooljaar}",
+            method="GET",
+            url=f"{url}{'&' if '?' in url else '?'}{query}",
+            context={"pupil": pupil.id, "schooljaar": schooljaar},
+            supersede=True,
+        )
+    session.flush()
+    return {"resultaten": 1, "opgeslagen": 1, "gewijzigd": int(changed)}
+
+
+def report_handler(report_dir: Path):
+    def on_report(session: Session, message: OutboxMessage, response: PeerResponse) -> Verdict | None:
+        context = json.loads(message.context)
+        result = session.get(LasResultaat, (context["pupil"], context["schooljaar"]))
+        if response.status == 204:
+            return Verdict("retry", "report not yet available (204)")
+        if response.status == 200 and response.content_type.startswith("application/pdf") and result is not None:
+            report_dir.mkdir(parents=True, exist_ok=True)
+            path = report_dir / f"{context['pupil']}-{context['schooljaar']}.pdf"
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(response.body)
+            tmp.replace(path)
+            result.rapport_path = str(path)
+            result.rapport_status = "fetched"
+            result.rapport_fetched_at = utcnow()
+            return Verdict("done")
+        if response.status == 404 and result is not None:
+            result.rapport_status = "unavailable"
+        return None
+
+    return on_report
+
+
+def overview(session: Session, school_id: int | None = None) -> list[dict]:
+    """For school staff: per school, what was sent and how it went, and results and reports in."""
+    schools = {s.id: s for s in session.scalars(select(School))}
+    sent = session.scalars(select(LasVerzending).order_by(LasVerzending.id)).all()
+    latest: dict[tuple[int, str], LasVerzending] = {}
+    for v in sent:
+        latest[(v.school_id, v.soort)] = v
+    results = dict(
+        session.execute(select(LasResultaat.school_id, func.count()).group_by(LasResultaat.school_id)).all()
+    )
+    reports = dict(
+        session.execute(
+            select(LasResultaat.school_id, func.count()).where(LasResultaat.rapport_status == "fetched").group_by(LasResultaat.school_id)
+        ).all()
+    )
+    rows = []
+    for sid, school in sorted(schools.items(), key=lambda kv: kv[1].brin):
+        if school_id is not None and sid != school_id:
+            continue
+        rows.append(
+            {
+                "brin": school.brin,
+                "school": school.name,
+                "deelnemers": _verzending_out(latest.get((sid, "deelnemers"))),
+                "adviezen": _verzending_out(latest.get((sid, "adviezen"))),
+                "resultaten": results.get(sid, 0),
+                "rapporten": reports.get(sid, 0),
+            }
+        )
+    return rows
+
+
+def _verzending_out(v: LasVerzending | None) -> dict | None:
+    if v is None:
+        return None
+    return {"status": v.status, "melding": v.melding, "http_status": v.http_status, "aantal": v.aantal, "bijgewerkt": v.updated_at.isoformat()}
