@@ -26,6 +26,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(register_app, name="register")
 app.add_typer(dt_app, name="doorstroomtoets")
 app.add_typer(audit_app, name="audit")
+outbox_app = typer.Typer(help="Outgoing messages: dead letters and redelivery.", no_args_is_help=True)
+las_app = typer.Typer(help="The LAS role: import pupils, send lists and advice, see what happened.", no_args_is_help=True)
+app.add_typer(outbox_app, name="outbox")
+app.add_typer(las_app, name="las")
 
 console = Console()
 err = Console(stderr=True)
@@ -376,6 +380,118 @@ def audit_verify() -> None:
     if not intact:
         _fail(f"audit log broken at entry {broken} (after {checked} intact entries)")
     console.print(f"audit log intact: {checked} entries")
+
+
+# -- outbox ---------------------------------------------------------------------------------------
+
+
+@outbox_app.command("status")
+def outbox_status() -> None:
+    """How many outgoing messages are pending, delivered, superseded and dead."""
+    from eduketen.core.outbox import outbox_counts
+
+    platform = _platform()
+    with platform.sessions() as session:
+        counts = outbox_counts(session)
+    console.print(json.dumps(counts, sort_keys=True))
+
+
+@outbox_app.command("dead-letters")
+def outbox_dead() -> None:
+    """Messages that will not be delivered without help, with the reason."""
+    from eduketen.core.outbox import dead_letters
+
+    platform = _platform()
+    table = Table("seq", "kind", "url", "attempts", "last status", "reason")
+    with platform.sessions() as session:
+        for m in dead_letters(session):
+            table.add_row(str(m.seq), m.kind, m.url.split("?", 1)[0], str(m.attempts), str(m.last_status or ""), m.last_error or "")
+    console.print(table)
+
+
+@outbox_app.command("redeliver")
+def outbox_redeliver(
+    seq: Annotated[Optional[int], typer.Argument(help="one dead letter; omit with --all")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="every dead letter")] = False,
+) -> None:
+    """Put dead letters back in the queue (after the cause was fixed)."""
+    from eduketen.core.outbox import redeliver
+
+    if seq is None and not all_:
+        _fail("give a seq number or --all")
+    n = _write(lambda s: redeliver(s, None if all_ else seq))
+    console.print(f"{n} message(s) queued again")
+
+
+# -- las --------------------------------------------------------------------------------------------
+
+
+@las_app.command("import")
+def las_import(file: Annotated[Path, typer.Argument(help="CSV of group-8 pupils (docs/formats/las-leerlingen.md)")]) -> None:
+    """Import the LAS's own pupils, groups and provisional advice."""
+    from eduketen.doorstroomtoets import las
+
+    if not file.exists():
+        _fail(f"{file} does not exist")
+    result = _write(lambda s: las.import_pupils_csv(s, file.read_text(encoding="utf-8-sig")))
+    console.print(f"{result.accepted} pupils imported for {len(result.schools)} school(s); {len(result.rejected)} row(s) rejected")
+    for rejected in result.rejected[:50]:
+        console.print(f"  row {rejected['regel']}: {'; '.join(rejected['fouten'])}")
+    if result.rejected:
+        raise typer.Exit(1)
+
+
+@las_app.command("send")
+def las_send(
+    soort: Annotated[str, typer.Argument(help="deelnemers | adviezen")],
+    schooljaar: Annotated[str, typer.Option()],
+    school: Annotated[Optional[list[str]], typer.Option(help="BRIN; repeatable; default every school")] = None,
+    auteur: str = "eduketen LAS",
+) -> None:
+    """Queue pupil lists or provisional advice for each school's mandated test supplier."""
+    from eduketen.core.platform import today_nl
+    from eduketen.doorstroomtoets import las
+    from eduketen.register import repository as repo
+
+    def run(s):
+        targets = [svc_school(s, b) for b in school] if school else repo.schools(s, limit=100_000)
+        done, problems = 0, []
+        for sc in targets:
+            try:
+                las.send(s, school=sc, soort=soort, schooljaar=schooljaar, auteur=auteur, day=today_nl())
+                done += 1
+            except las.LasError as exc:
+                problems.append(f"{sc.brin}: {exc}")
+        return done, problems
+
+    def svc_school(s, brin):
+        from eduketen.register import service as svc
+
+        return svc.get_school(s, brin)
+
+    done, problems = _write(run)
+    console.print(f"{done} message(s) queued; `eduketen las overzicht` shows how they fare")
+    for p in problems:
+        console.print(f"  [yellow]{p}[/yellow]")
+
+
+@las_app.command("overzicht")
+def las_overview(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """For school staff: per school, how the last pupil list and advice fared, results and reports in."""
+    from eduketen.doorstroomtoets import las
+
+    platform = _platform()
+    with platform.sessions() as session:
+        rows = las.overview(session)
+    if as_json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    for r in rows:
+        console.print(f"[bold]{r['brin']} {r['school']}[/bold]  resultaten {r['resultaten']}, rapporten {r['rapporten']}")
+        for soort in ("deelnemers", "adviezen"):
+            v = r[soort]
+            if v:
+                console.print(f"  {soort}: [{'green' if v['status'] == 'ontvangen' else 'yellow'}]{v['status']}[/] {v['melding']}")
 
 
 def main() -> None:  # console script
