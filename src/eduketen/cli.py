@@ -170,6 +170,19 @@ def demo(
     demo_module.run(dir, port, schools=schools, pupils=pupils, traffic=traffic, serve=serve_it)
 
 
+@app.command()
+def chaintest(
+    dir: Annotated[Path, typer.Option("--dir", help="working directory (emptied first)")] = Path("var/chaintest"),
+    schools: Annotated[int, typer.Option(help="schools in the LAS's region")] = 4,
+    pupils: Annotated[int, typer.Option(help="group-8 pupils per school")] = 8,
+    timeout: Annotated[float, typer.Option(help="seconds each step may take")] = 120.0,
+) -> None:
+    """Run a whole Doorstroomtoets season between a LAS and a test supplier installation."""
+    from eduketen.simulate import chaintest as chaintest_module
+
+    raise typer.Exit(chaintest_module.main(dir, schools, pupils, timeout))
+
+
 # -- register ------------------------------------------------------------------------------------
 
 

@@ -51,14 +51,17 @@ class Platform:
     @classmethod
     def build(cls, settings: Settings) -> Platform:
         from eduketen.core.outbox import OutboxDeliverer
+        from eduketen.core.ratelimit import RateLimiter
+        from eduketen.doorstroomtoets import tasks as doorstroomtoets_tasks
         from eduketen.doorstroomtoets.service import WindowView
-        from eduketen.doorstroomtoets.tasks import HANDLERS as DOORSTROOMTOETS_HANDLERS
-        from eduketen.doorstroomtoets.tasks import outbox_handlers
         from eduketen.register.service import RegisterView
+        from eduketen.register.sources import build_source
 
         engine = make_engine(settings.database_url)
         sessions = make_sessionmaker(engine)
-        handlers: dict[str, Handler] = {**DOORSTROOMTOETS_HANDLERS}
+        view = RegisterView(sessions, ttl=settings.register_cache_seconds)
+        source = build_source(settings, view, sessions)
+        handlers: dict[str, Handler] = {**doorstroomtoets_tasks.handlers(settings, source)}
         worker = Worker(
             sessions,
             handlers,
@@ -67,15 +70,10 @@ class Platform:
             poll_seconds=settings.worker_poll_seconds,
             max_attempts=settings.worker_max_attempts,
         )
-        inbox = InboxWriter(
-            engine,
-            batch_max=settings.inbox_batch_max,
-            wait_ms=settings.inbox_batch_wait_ms,
-            on_commit=worker.wake,
-        )
+        inbox = InboxWriter(engine, batch_max=settings.inbox_batch_max, wait_ms=settings.inbox_batch_wait_ms, on_commit=worker.wake)
         deliverer = OutboxDeliverer(
             sessions,
-            outbox_handlers(settings),
+            doorstroomtoets_tasks.outbox_handlers(settings),
             ssl_context=peer_ssl_context(settings),
             concurrency=settings.outbox_concurrency,
             timeout=settings.outbox_timeout_seconds,
@@ -91,15 +89,11 @@ class Platform:
             inbox=inbox,
             worker=worker,
             outbox=deliverer,
+            register_source=source,
         )
-        from eduketen.core.ratelimit import RateLimiter
-        from eduketen.register.sources import build_source
-
-        view = RegisterView(sessions, ttl=settings.register_cache_seconds)
         platform.views["register"] = view
         platform.views["vensters"] = WindowView(sessions, ttl=settings.register_cache_seconds)
         platform.views["osr_limiter"] = RateLimiter(settings.osr_read_rate, settings.osr_read_burst)
-        platform.register_source = build_source(settings, view, sessions)
         return platform
 
     @property

@@ -3,9 +3,11 @@ and provisional advice. No HTTP and no commit here."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -303,3 +305,186 @@ def read_report(sessions: sessionmaker[Session], ref: ReportRef, reader_oin: str
             purpose="LAS haalt leerlingrapport op (GET /leerlingrapport)",
         )
         return path.read_bytes()
+
+
+# -- results: import, report, delivery (test supplier side) --------------------------------------------
+
+
+@dataclass
+class ResultInput:
+    """One pupil's result from an import file, ready to become a wire message."""
+
+    line: str  # where it came from, for the report of rejected rows
+    school: str  # BRIN or school OIN
+    eck_id: str | None
+    las_key: str | None
+    schooljaar: str
+    build: Any  # callable (spec_key, rapport_url) -> Leerlingresultaat dict
+
+
+@dataclass
+class ImportOutcome:
+    stored: int = 0
+    unchanged: int = 0
+    rejected: list[dict] = field(default_factory=list)
+
+
+def report_url(public_url: str, spec: SpecVersion, rapport_id: str) -> str:
+    return f"{public_url.rstrip('/')}{spec.base_path}/leerlingrapport/{rapport_id}"
+
+
+def store_results(session: Session, items: list[ResultInput], *, public_url: str) -> ImportOutcome:
+    """Standlevering per pupil: each import is the complete current result. A changed result gets
+    a new revision, its report is made again and it is delivered to the school's LAS."""
+    from eduketen.core.identifiers import brin_from_school_oin
+    from eduketen.doorstroomtoets.schemas import body_schema, schema_errors
+    from eduketen.register import repository as register_repo
+    from eduketen.register import service as register_service
+
+    outcome = ImportOutcome()
+    now = utcnow()
+    for item in items:
+        brin = brin_from_school_oin(item.school) if len(item.school) == 20 else item.school.upper()
+        school = register_repo.school_by_brin(session, brin or "")
+        if school is None:
+            outcome.rejected.append({"regel": item.line, "fout": f"school {item.school} is niet bekend"})
+            continue
+        spec = version_for_schooljaar(item.schooljaar)
+        if spec is None:
+            outcome.rejected.append({"regel": item.line, "fout": f"geen versie van de afspraak voor schooljaar {item.schooljaar}"})
+            continue
+        pupil = register_service.find_pupils(session, school.id, [(item.eck_id, item.las_key)])[0]
+        deelname = session.get(Deelname, (pupil.id, item.schooljaar)) if pupil else None
+        if deelname is None:
+            outcome.rejected.append(
+                {"regel": item.line, "fout": f"leerling is niet aangemeld voor de doorstroomtoets {item.schooljaar} bij school {school.brin}"}
+            )
+            continue
+        current = session.get(Resultaat, (pupil.id, item.schooljaar))
+        rapport_id = current.rapport_id if current else str(uuid.uuid4())
+        message = item.build(spec.key, report_url(public_url, spec, rapport_id))
+        errors = schema_errors(body_schema(spec.key, "Leerlingresultaat"), message)
+        if errors:
+            outcome.rejected.append({"regel": item.line, "fout": "; ".join(f"{e['veld']}: {e['fout']}" for e in errors[:5])})
+            continue
+        scores = {k: v for k, v in message["resultatenscores"].items() if k != "deelnemerref"}
+        data = json.dumps({"resultatenscores": scores, "toets": message["toets"]}, ensure_ascii=False, sort_keys=True)
+        if current is not None and current.data == data:
+            outcome.unchanged += 1
+            continue
+        if current is None:
+            current = Resultaat(
+                pupil_id=pupil.id, schooljaar=item.schooljaar, school_id=school.id, rapport_id=rapport_id, revision=0, rapport_revision=0
+            )
+            session.add(current)
+        current.toets = message["toets"]["id"]
+        current.data = data
+        current.revision += 1
+        current.updated_at = now
+        session.flush()
+        _queue_render(session, current, spec, now)
+        outcome.stored += 1
+    return outcome
+
+
+def _queue_render(session: Session, result: Resultaat, spec: SpecVersion, now: datetime) -> None:
+    from eduketen.core.models import InboxMessage
+
+    payload = {"pupil_id": result.pupil_id, "schooljaar": result.schooljaar, "revision": result.revision}
+    session.add(
+        InboxMessage(
+            id=str(uuid.uuid4()),
+            service="doorstroomtoets",
+            version=spec.version,
+            operation="doorstroomtoets.rapport",
+            school_oin="-",
+            routing="-",
+            sender_oin="-",
+            schooljaar=result.schooljaar,
+            idempotency_key=f"rapport:{result.rapport_id}:{result.revision}",
+            payload=json.dumps(payload),
+            item_count=1,
+            status="pending",
+            attempts=0,
+            received_at=now,
+            available_at=now,
+        )
+    )
+
+
+def wire_result(result: Resultaat, pupil, spec: SpecVersion, public_url: str) -> dict:
+    """The Leerlingresultaat as it goes to the LAS, rebuilt from what is stored."""
+    data = json.loads(result.data)
+    refs = []
+    if pupil.eck_id:
+        refs.append({"label": "ECK-iD", "onderwijsdeelnemerID": pupil.eck_id})
+    if pupil.las_key:
+        refs.append({"label": "LAS-key", "onderwijsdeelnemerID": pupil.las_key})
+    scores = dict(data["resultatenscores"])
+    scores["deelnemerref"] = refs
+    resultaten = dict(scores.get("resultaten") or {})
+    resultaten["aanvullendeinfo"] = report_url(public_url, spec, result.rapport_id)
+    scores["resultaten"] = resultaten
+    return {
+        "datumtijd": result.updated_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "auteur": "eduketen toetsaanbieder",
+        "versie": spec.versie,
+        "profiel": "Leerlingtoetsresultaat",
+        "schooljaar": result.schooljaar,
+        "resultatenscores": scores,
+        "toets": data["toets"],
+    }
+
+
+def render_and_deliver(session: Session, job: dict, *, settings, source) -> dict:
+    """Make the pupil's report for the current revision, then queue the result for the LAS."""
+    from eduketen.core import outbox
+    from eduketen.doorstroomtoets import report
+    from eduketen.register.models import Pupil, PupilIdentity, School
+
+    result = session.get(Resultaat, (job["pupil_id"], job["schooljaar"]))
+    if result is None or result.revision != job["revision"]:
+        return {"overgeslagen": 1}  # a newer revision has its own job
+    pupil = session.get(Pupil, result.pupil_id)
+    identity = session.get(PupilIdentity, result.pupil_id)
+    school = session.get(School, result.school_id)
+    deelname = session.get(Deelname, (result.pupil_id, result.schooljaar))
+    spec = version_for_schooljaar(result.schooljaar)
+    message = wire_result(result, pupil, spec, settings.public_url)
+    pdf = report.render_for_result(message, school=school, identity=identity, rapport_id=result.rapport_id)
+    directory = Path(settings.data_dir) / "rapporten"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{result.rapport_id}.pdf"
+    tmp = path.with_suffix(f".{result.revision}.tmp")
+    tmp.write_bytes(pdf)
+    tmp.replace(path)
+    result.rapport_path = str(path)
+    result.rapport_revision = result.revision
+
+    base = source.endpoint_url(spec.namespace, deelname.routeringskenmerk, session) if deelname else None
+    if base is None:
+        sent = outbox.enqueue(
+            session,
+            kind="dt.leerlingresultaat",
+            ordering_key=f"dt-resultaat:{result.pupil_id}:{result.schooljaar}",
+            method="POST",
+            url="",
+            body=None,
+            context={"pupil": result.pupil_id, "schooljaar": result.schooljaar},
+            supersede=True,
+        )
+        sent.status, sent.settled_at = "dead", utcnow()
+        sent.last_error = f"no LAS endpoint registered for routeringskenmerk {deelname.routeringskenmerk if deelname else '?'} ({spec.namespace})"
+        return {"rapport": 1, "afgeleverd": 0}
+    query = f"edu-to={deelname.routeringskenmerk}&edu-from={school.oin}"
+    outbox.enqueue(
+        session,
+        kind="dt.leerlingresultaat",
+        ordering_key=f"dt-resultaat:{result.pupil_id}:{result.schooljaar}",
+        method="POST",
+        url=f"{base.rstrip('/')}/leerlingresultaat?{query}",
+        body=json.dumps(message, ensure_ascii=False),
+        context={"pupil": result.pupil_id, "schooljaar": result.schooljaar, "revision": result.revision},
+        supersede=True,  # standlevering: the newest state replaces any older one not yet sent
+    )
+    return {"rapport": 1, "afgeleverd": 1}

@@ -57,11 +57,18 @@ def handle_leerlingresultaat(session: Session, message: InboxMessage) -> dict:
     )
 
 
-HANDLERS = {
-    "doorstroomtoets.registreren": handle_registreren,
-    "doorstroomtoets.registreren-schooladviezen": handle_schooladviezen,
-    "doorstroomtoets.leerlingresultaat": handle_leerlingresultaat,
-}
+def handlers(settings, source) -> dict:
+    """Worker handlers per operation. ``source`` is the register source (embedded or remote)."""
+
+    def handle_render(session: Session, message: InboxMessage) -> dict:
+        return service.render_and_deliver(session, orjson.loads(message.payload), settings=settings, source=source)
+
+    return {
+        "doorstroomtoets.registreren": handle_registreren,
+        "doorstroomtoets.registreren-schooladviezen": handle_schooladviezen,
+        "doorstroomtoets.leerlingresultaat": handle_leerlingresultaat,
+        "doorstroomtoets.rapport": handle_render,
+    }
 
 
 def outbox_handlers(settings) -> dict:

@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from eduketen.config import Settings
 from eduketen.core.db import unit_of_work
+from eduketen.core.platform import today_nl
 from eduketen.register import repository as repo
 from eduketen.register import service as svc
 from eduketen.register.service import RegisterView, SchoolInfo
@@ -47,6 +48,15 @@ class EmbeddedRegister:
 
     def __init__(self, view: RegisterView) -> None:
         self._view = view
+
+    def endpoint_url(self, namespace: str, routing_id: str, session) -> str | None:
+        """Where messages for this administration go (the caller's session: no second
+        connection, which on SQLite would wait for the caller's own write lock)."""
+        try:
+            found = svc.current_endpoints(session, namespace=namespace, school=None, routing_id=routing_id, day=today_nl())
+        except svc.RegisterError:
+            return None
+        return found[-1].url if found else None
 
     async def school(self, oin: str) -> SchoolInfo | None:
         return self._view.current().schools.get(oin)
@@ -125,6 +135,27 @@ class RemoteRegister:
 
     def routing(self, routing_id: str) -> tuple[int, int | None, str | None] | None:
         return self._view.current().routing.get(routing_id)
+
+    def endpoint_url(self, namespace: str, routing_id: str, session=None) -> str | None:
+        """Sync look-up for the worker: ``GET /endpoints?routing_id=``, cached like the rest."""
+        key = ("/endpoints", (("routing_id", routing_id), ("service_version_namespace", namespace)))
+        cached = self._cache.get(key)
+        now = time.monotonic()
+        if cached is None or now - cached[1] > self._ttl:
+            try:
+                with httpx.Client(verify=self._context, timeout=self._timeout) as client:
+                    response = client.get(
+                        self._base + "/endpoints", params={"service_version_namespace": namespace, "routing_id": routing_id}
+                    )
+                response.raise_for_status()
+                cached = (response.json(), now)
+                self._cache[key] = cached
+            except (httpx.HTTPError, ValueError) as exc:
+                if cached is None or now - cached[1] > self._ttl + self._grace:
+                    raise RegisterUnavailable(f"the register at {self._base} cannot be reached") from exc
+                log.warning("register unreachable (%s); using the cached endpoint", type(exc).__name__, extra={"source": "cache"})
+        endpoints = (cached[0] or {}).get("endpoints") or []
+        return endpoints[-1]["url"] if endpoints else None
 
     async def school(self, oin: str) -> SchoolInfo | None:
         known = self._view.current().schools.get(oin)
