@@ -292,3 +292,26 @@ def test_2026_2027_never_stores_geslacht(chain):
     assert chain.post(f"{V11}/registreren", deelnemerslijst(school, "v1.1")).status_code == 202
     chain.drain()
     assert count(chain, PupilIdentity, PupilIdentity.geslacht.is_not(None)) == len(school.pupils)
+
+
+def test_same_pupil_twice_in_one_list_is_422(chain):
+    school = chain.region.schools[0]
+    body = deelnemerslijst(school, pupils=[school.pupils[0], school.pupils[0]])
+    r = chain.post(f"{V11}/registreren", body)
+    assert r.status_code == 422
+    assert r.json()["fouten"][0]["veld"] == "deelnemers/1/deelnemerref"
+
+
+def test_pupil_gets_an_eck_id_later_and_keeps_one_record(chain):
+    school = chain.region.schools[0]
+    pupil = copy.deepcopy(school.pupils[0])
+    eck = pupil.eck_id or "https://ketenid.nl/201703/" + "a" * 128
+    pupil.eck_id = None
+    assert chain.post(f"{V11}/registreren", deelnemerslijst(school, pupils=[pupil])).status_code == 202
+    chain.drain()
+    pupil.eck_id = eck
+    assert chain.post(f"{V11}/registreren", deelnemerslijst(school, pupils=[pupil])).status_code == 202
+    chain.drain()
+    with chain.platform.sessions() as s:
+        rows = s.scalars(select(Pupil)).all()
+    assert len(rows) == 1 and rows[0].eck_id == eck and rows[0].las_key == pupil.las_key

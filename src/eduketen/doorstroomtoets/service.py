@@ -82,6 +82,15 @@ def content_problems(spec: SpecVersion, operation: str, body: dict[str, Any], sc
             }
         )
     if operation == "registreren":
+        seen: dict[tuple[str, str], int] = {}
+        for i, pupil in enumerate(body["deelnemers"]):
+            for ref in pupil["deelnemerref"]:
+                key = (ref.get("label"), ref.get("onderwijsdeelnemerID"))
+                if key in seen:
+                    errors.append(
+                        {"veld": f"deelnemers/{i}/deelnemerref", "fout": f"{key[0]} komt ook voor bij deelnemers/{seen[key]}"}
+                    )
+                seen.setdefault(key, i)
         group_ids = {g["id"] for g in body["groepen"]}
         if len(group_ids) != len(body["groepen"]):
             errors.append({"veld": "groepen", "fout": "elke stamgroep-id hoogstens 1 keer"})

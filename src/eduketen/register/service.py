@@ -406,10 +406,12 @@ def upsert_pupils(
             group.omschrijving, group.jaargroep, group.updated_at = g.omschrijving, g.jaargroep, as_of
     session.flush()
 
-    matched = find_pupils(session, school_id, [(p.eck_id, p.las_key) for p in pupils])
+    by_eck, by_las = repo.pupils_by_refs(
+        session, school_id, [p.eck_id for p in pupils if p.eck_id], [p.las_key for p in pupils if p.las_key]
+    )
+    matched = [(by_eck.get(p.eck_id) if p.eck_id else None) or (by_las.get(p.las_key) if p.las_key else None) for p in pupils]
     now = utcnow()
     results: list[tuple[Pupil, bool]] = []
-    taken_las = {p.las_key for p in matched if p is not None and p.las_key}
     for data, pupil in zip(pupils, matched, strict=True):
         created = pupil is None
         if pupil is None:
@@ -418,8 +420,9 @@ def upsert_pupils(
         else:
             if data.eck_id and not pupil.eck_id:
                 pupil.eck_id = data.eck_id  # the pupil got an ECK iD since the last list
-            if data.las_key and not pupil.las_key and data.las_key not in taken_las:
+            if data.las_key and not pupil.las_key and data.las_key not in by_las:  # never take another pupil's key
                 pupil.las_key = data.las_key
+                by_las[data.las_key] = pupil
             pupil.updated_at = now
         results.append((pupil, created))
     session.flush()
