@@ -379,6 +379,32 @@ def overview(
     console.print(table)
 
 
+@dt_app.command("resultaten-import")
+def results_import(file: Annotated[Path, typer.Argument(help="results as CSV or JSON (docs/formats/resultaten-import.md)")]) -> None:
+    """Import the test's results: each pupil's latest result is the complete set (standlevering);
+    reports are made and results delivered to the schools' LAS by the worker and outbox."""
+    from eduketen.doorstroomtoets import resultaten
+    from eduketen.doorstroomtoets import service as dt
+
+    if not file.exists():
+        _fail(f"{file} does not exist")
+    parsed = resultaten.import_file(file)
+    if parsed.file_error:
+        _fail(f"file refused: {parsed.file_error}")
+    settings = _settings()
+    outcome = _write(lambda s: dt.store_results(s, resultaten.result_inputs(parsed), public_url=settings.public_url))
+    console.print(
+        f"{outcome.stored} result(s) stored, {outcome.unchanged} unchanged, "
+        f"{len(parsed.rejected) + len(outcome.rejected)} rejected"
+    )
+    for line in parsed.report()[:100]:
+        console.print(f"  {line}")
+    for rejected in outcome.rejected[:100]:
+        console.print(f"  {rejected['regel']}: {rejected['fout']}")
+    if parsed.rejected or outcome.rejected:
+        raise typer.Exit(1)
+
+
 # -- audit -------------------------------------------------------------------------------------------
 
 
