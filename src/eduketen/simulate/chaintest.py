@@ -366,12 +366,25 @@ def _las_result_for_fresh(sessions, pupil: PupilSpec):
 
 
 def _check_pdf(sessions, region: Region) -> tuple[bool, str]:
+    """The fetched PDF carries this pupil's name and school (text extracted from the PDF)."""
+    import pypdf
+
+    from eduketen.register.models import Pupil, PupilIdentity, School
+
     with sessions() as s:
         row = s.scalars(select(LasResultaat).where(LasResultaat.rapport_status == "fetched").limit(1)).first()
         if row is None or not row.rapport_path:
             return False, "no report fetched"
+        identity = s.get(PupilIdentity, row.pupil_id)
+        school = s.get(School, row.school_id)
+        pupil = s.get(Pupil, row.pupil_id)
         data = Path(row.rapport_path).read_bytes()
-    return data.startswith(b"%PDF"), f"{len(data)} bytes, starts with %PDF"
+    reader = pypdf.PdfReader(io.BytesIO(data))
+    text = " ".join(" ".join(page.extract_text().split()) for page in reader.pages)
+    wanted = [identity.roepnaam, identity.achternaam, school.name]
+    missing = [w for w in wanted if " ".join(w.split()) not in text]
+    ok = data.startswith(b"%PDF") and len(reader.pages) == 1 and not missing and pupil is not None
+    return ok, f"{len(reader.pages)} page, {len(data)} bytes; name and school in the text" + (f"; missing {missing}" if missing else "")
 
 
 def _duplicate(region, ta, las_inst, ca_file, certs, ta_s, las_s) -> tuple[bool, str]:

@@ -1,0 +1,160 @@
+"""The test supplier's return path: results stored per pupil (standlevering), the PDF report made
+by the worker, GET /leerlingrapport (200/204/404, only to the mandated LAS, audited), and the
+result queued for the LAS endpoint of the routeringskenmerk that came with the pupil list."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import date, timedelta
+
+import pypdf
+import pytest
+from sqlalchemy import select
+
+from eduketen.core.db import unit_of_work
+from eduketen.core.models import AuditEntry, OutboxMessage
+from eduketen.doorstroomtoets import las
+from eduketen.doorstroomtoets.models import Resultaat
+from eduketen.doorstroomtoets.schemas import versions
+from eduketen.doorstroomtoets.service import ResultInput, store_results
+from eduketen.register import repository as register_repo
+from eduketen.register import service as register
+from eduketen.simulate.region import deelnemerslijst
+from eduketen.simulate.results import leerlingresultaat
+
+V11 = "/doorstroomtoets/v1.1"
+LAS_URL = "https://las.example/doorstroomtoets/v1.1"
+
+
+@pytest.fixture
+def registered(chain):
+    """School 0's pupils registered, and the LAS's endpoint for its administration registered."""
+    school = chain.region.schools[0]
+    assert chain.post(f"{V11}/registreren", deelnemerslijst(school)).status_code == 202
+    chain.drain()
+    with unit_of_work(chain.platform.sessions) as s:
+        db_school = register_repo.school_by_oin(s, school.oin)
+        for m, _sc, system, supplier, version, _svc in register_repo.mandates(s, school_id=db_school.id):
+            if system.kind == "las" and version.version == "1.1.0":
+                register.register_endpoint(
+                    s, caller_oin=supplier.oin, mandate_token=m.token, administration_id=school.routing,
+                    namespace=version.namespace, url=LAS_URL, attributes=["LAS"], start=date.today() - timedelta(days=1), end=None,
+                )  # fmt: skip
+    return chain
+
+
+def items(school, pupils, advies=None):
+    out = []
+    for p in pupils:
+        def build(spec_key, url, p=p):
+            return leerlingresultaat(refs=p.refs(), schooljaar="2025-2026", spec_key=spec_key, rapport_url=url, seed=p.las_key, advies_override=advies)
+
+        out.append(ResultInput(line=p.las_key, school=school.brin, eck_id=p.eck_id, las_key=p.las_key, schooljaar="2025-2026", build=build))
+    return out
+
+
+def get_report(chain, rapport_id, school=None, as_oin=None, headers=None):
+    school = school or chain.region.schools[0]
+    all_headers = headers if headers is not None else chain.cert_header(as_oin or school.las.oin)
+    return chain.client.get(
+        f"{V11}/leerlingrapport/{rapport_id}", params={"edu-to": school.oin, "edu-from": school.routing}, headers=all_headers
+    )
+
+
+def test_result_report_and_delivery(registered):
+    chain = registered
+    school = chain.region.schools[0]
+    pupil = school.pupils[0]
+    with unit_of_work(chain.platform.sessions) as s:
+        outcome = store_results(s, items(school, [pupil]), public_url="https://toets.example")
+    assert outcome.stored == 1 and not outcome.rejected
+    with chain.platform.sessions() as s:
+        result = s.scalars(select(Resultaat)).one()
+    assert "deelnemerref" not in result.data and pupil.roepnaam not in result.data
+    # before the worker made the report: 204, no body
+    r = get_report(chain, result.rapport_id)
+    assert r.status_code == 204 and r.content == b""
+    chain.drain()
+    r = get_report(chain, result.rapport_id)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    text = " ".join(pypdf.PdfReader(io.BytesIO(r.content)).pages[0].extract_text().split())
+    assert pupil.achternaam.split()[-1] in text and school.name in text
+    with chain.platform.sessions() as s:
+        audit = s.scalars(select(AuditEntry).where(AuditEntry.subject_type == "leerlingrapport")).all()
+        assert len(audit) == 1 and audit[0].actor == f"oin:{school.las.oin}"
+        sent = s.scalars(select(OutboxMessage).where(OutboxMessage.kind == "dt.leerlingresultaat")).one()
+    assert sent.url == f"{LAS_URL}/leerlingresultaat?edu-to={school.routing}&edu-from={school.oin}"
+    message = json.loads(sent.body)
+    public = chain.platform.settings.public_url
+    assert message["resultatenscores"]["resultaten"]["aanvullendeinfo"] == f"{public}{V11}/leerlingrapport/{result.rapport_id}"
+    from eduketen.doorstroomtoets.schemas import body_schema, schema_errors
+
+    assert schema_errors(body_schema("v1.1", "Leerlingresultaat"), message) == []
+
+
+def test_report_refused_to_others(registered):
+    chain = registered
+    school, other = chain.region.schools[0], chain.region.schools[1]
+    with unit_of_work(chain.platform.sessions) as s:
+        store_results(s, items(school, school.pupils[:1]), public_url="https://toets.example")
+    chain.drain()
+    with chain.platform.sessions() as s:
+        rapport_id = s.scalars(select(Resultaat.rapport_id)).one()
+    assert get_report(chain, "00000000-0000-0000-0000-000000000000").status_code == 404
+    assert get_report(chain, rapport_id, school=other).status_code == 404  # another school's report does not exist for you
+    foreign = next(s for s in chain.region.las_suppliers if s.oin != school.las.oin)
+    r = get_report(chain, rapport_id, as_oin=foreign.oin)
+    assert r.status_code == 401
+    assert get_report(chain, rapport_id, headers={}).status_code == 401
+    assert get_report(chain, rapport_id).status_code == 200
+
+
+def test_correction_makes_a_new_revision_and_supersedes(registered):
+    chain = registered
+    school = chain.region.schools[0]
+    pupil = school.pupils[0]
+    with unit_of_work(chain.platform.sessions) as s:
+        store_results(s, items(school, [pupil]), public_url="https://toets.example")
+    chain.drain()
+    with unit_of_work(chain.platform.sessions) as s:
+        again = store_results(s, items(school, [pupil]), public_url="https://toets.example")
+        corrected = store_results(s, items(school, [pupil], advies="vwo"), public_url="https://toets.example")
+    assert again.unchanged == 1 and corrected.stored == 1
+    chain.drain()
+    with chain.platform.sessions() as s:
+        result = s.scalars(select(Resultaat)).one()
+        sent = s.scalars(select(OutboxMessage).where(OutboxMessage.kind == "dt.leerlingresultaat").order_by(OutboxMessage.seq)).all()
+    assert result.revision == 2 and result.rapport_revision == 2
+    assert [m.status for m in sent] == ["superseded", "pending"]  # the older one will never be sent after the newer
+    assert '"vwo"' in sent[-1].body
+
+
+def test_results_for_unregistered_pupils_are_rejected(registered):
+    chain = registered
+    school, other = chain.region.schools[0], chain.region.schools[1]
+    with unit_of_work(chain.platform.sessions) as s:
+        outcome = store_results(s, items(other, other.pupils[:2]) + items(school, school.pupils[:1]), public_url="https://t.example")
+    assert outcome.stored == 1
+    assert len(outcome.rejected) == 2 and "niet aangemeld" in outcome.rejected[0]["fout"]
+
+
+def test_las_on_2026_2027_never_sends_geslacht(database_url, region):
+    from eduketen.core.db import make_engine, make_sessionmaker
+    from eduketen.simulate.region import install_region
+
+    engine = make_engine(database_url)
+    sessions = make_sessionmaker(engine)
+    school = region.schools[0]
+    with unit_of_work(sessions) as s:
+        install_region(s, region)
+        rows = ["brin,schooljaar,groep_id,achternaam,roepnaam,las_key,geboortedatum,geslacht,advies"]
+        for year in ("2025-2026", "2026-2027"):
+            rows += [f"{school.brin},{year},g8,{p.achternaam},{p.roepnaam},{p.las_key},{p.geboortedatum},2,HAVO" for p in school.pupils]
+        assert not las.import_pupils_csv(s, "\n".join(rows)).rejected
+        db_school = register_repo.school_by_brin(s, school.brin)
+        old, _ = las.build_deelnemerslijst(s, db_school, "2025-2026", "test")
+        new, _ = las.build_deelnemerslijst(s, db_school, "2026-2027", "test")
+    engine.dispose()
+    assert old["versie"] == versions()["v1.1"].versie and all("geslacht" in p["extensie"] for p in old["deelnemers"])
+    assert new["versie"] == versions()["2026-2027"].versie and all("geslacht" not in p["extensie"] for p in new["deelnemers"])
