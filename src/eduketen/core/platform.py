@@ -61,7 +61,7 @@ class Platform:
         sessions = make_sessionmaker(engine)
         view = RegisterView(sessions, ttl=settings.register_cache_seconds)
         source = build_source(settings, view, sessions)
-        handlers: dict[str, Handler] = {**doorstroomtoets_tasks.handlers(settings, source)}
+        handlers: dict = {**doorstroomtoets_tasks.handlers(settings, source)}
         worker = Worker(
             sessions,
             handlers,

@@ -29,6 +29,18 @@ log = logging.getLogger("eduketen.worker")
 Handler = Callable[[Session, InboxMessage], dict[str, Any]]
 
 
+class TwoPhase:
+    """A handler whose slow, read-only part (``prepare``: e.g. making a PDF) runs outside the
+    transaction, so the write lock is held only for ``apply``. Several worker processes can then
+    prepare in parallel, even on SQLite."""
+
+    def prepare(self, session_factory: sessionmaker[Session], message: InboxMessage) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    def apply(self, session: Session, message: InboxMessage, prepared: Any) -> dict[str, Any]:  # pragma: no cover
+        raise NotImplementedError
+
+
 class PermanentError(Exception):
     """A message that can never be processed (retrying will not help)."""
 
@@ -129,9 +141,20 @@ class Worker:
             self._process(message_id, attempts)
         return len(claimed)
 
+    def _prepare(self, message_id: str, attempts: int) -> tuple[bool, Any]:
+        with self._sessions() as session:
+            message = session.get(InboxMessage, message_id)
+            handler = self._handlers.get(message.operation) if message else None
+            if not isinstance(handler, TwoPhase) or message.attempts != attempts:
+                return False, None
+            session.expunge(message)
+            session.rollback()  # release the read before the slow part
+        return True, handler.prepare(self._sessions, message)
+
     def _process(self, message_id: str, attempts: int) -> None:
         session = self._sessions()
         try:
+            two_phase, prepared = self._prepare(message_id, attempts)
             with session.begin():
                 message = session.get(InboxMessage, message_id)
                 if message is None or message.status != "processing" or message.attempts != attempts:
@@ -140,7 +163,10 @@ class Worker:
                 handler = self._handlers.get(message.operation)
                 if handler is None:
                     raise PermanentError(f"no handler for operation {message.operation!r}")
-                outcome = handler(session, message)
+                if two_phase and isinstance(handler, TwoPhase):
+                    outcome = handler.apply(session, message, prepared)
+                else:
+                    outcome = handler(session, message)
                 done = session.execute(
                     update(InboxMessage)
                     .where(InboxMessage.id == message_id, InboxMessage.attempts == attempts)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from eduketen.core import audit
+from eduketen.core.worker import TwoPhase
 from eduketen.core.db import unit_of_work, utcnow
 from eduketen.core.identifiers import deelnemersgroep_problems, parse_schooljaar
 from eduketen.doorstroomtoets import repository as repo
@@ -445,55 +446,72 @@ def wire_result(result: Resultaat, pupil, spec: SpecVersion, public_url: str) ->
     }
 
 
-def render_and_deliver(session: Session, job: dict, *, settings, source) -> dict:
-    """Make the pupil's report for the current revision, then queue the result for the LAS."""
-    from eduketen.core import outbox
-    from eduketen.doorstroomtoets import report
-    from eduketen.register.models import Pupil, PupilIdentity, School
+class RenderReport(TwoPhase):
+    """Worker handler for ``doorstroomtoets.rapport``: make the PDF outside the transaction
+    (``prepare``), then in a short transaction record it and queue the result for the LAS."""
 
-    result = session.get(Resultaat, (job["pupil_id"], job["schooljaar"]))
-    if result is None or result.revision != job["revision"]:
-        return {"overgeslagen": 1}  # a newer revision has its own job
-    pupil = session.get(Pupil, result.pupil_id)
-    identity = session.get(PupilIdentity, result.pupil_id)
-    school = session.get(School, result.school_id)
-    deelname = session.get(Deelname, (result.pupil_id, result.schooljaar))
-    spec = version_for_schooljaar(result.schooljaar)
-    message = wire_result(result, pupil, spec, settings.public_url)
-    pdf = report.render_for_result(message, school=school, identity=identity, rapport_id=result.rapport_id)
-    directory = Path(settings.data_dir) / "rapporten"
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{result.rapport_id}.pdf"
-    tmp = path.with_suffix(f".{result.revision}.tmp")
-    tmp.write_bytes(pdf)
-    tmp.replace(path)
-    result.rapport_path = str(path)
-    result.rapport_revision = result.revision
+    def __init__(self, settings, source) -> None:
+        self.settings, self.source = settings, source
 
-    base = source.endpoint_url(spec.namespace, deelname.routeringskenmerk, session) if deelname else None
-    if base is None:
-        sent = outbox.enqueue(
+    def prepare(self, sessions, message) -> dict | None:
+        from eduketen.doorstroomtoets import report
+        from eduketen.register.models import Pupil, PupilIdentity, School
+
+        job = json.loads(message.payload)
+        with sessions() as session:
+            result = session.get(Resultaat, (job["pupil_id"], job["schooljaar"]))
+            if result is None or result.revision != job["revision"]:
+                return None  # a newer revision has its own job
+            pupil = session.get(Pupil, result.pupil_id)
+            identity = session.get(PupilIdentity, result.pupil_id)
+            school = session.get(School, result.school_id)
+            spec = version_for_schooljaar(result.schooljaar)
+            wire = wire_result(result, pupil, spec, self.settings.public_url)
+            session.expunge_all()
+            session.rollback()
+        pdf = report.render_for_result(wire, school=school, identity=identity, rapport_id=result.rapport_id)
+        directory = Path(self.settings.data_dir) / "rapporten"
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = directory / f"{result.rapport_id}.{result.revision}.tmp"
+        tmp.write_bytes(pdf)
+        return {"tmp": str(tmp), "revision": result.revision}
+
+    def apply(self, session: Session, message, prepared: dict | None) -> dict:
+        from eduketen.core import outbox
+        from eduketen.register.models import Pupil, School
+
+        job = json.loads(message.payload)
+        result = session.get(Resultaat, (job["pupil_id"], job["schooljaar"]))
+        if prepared is None or result is None or result.revision != prepared["revision"]:
+            if prepared:
+                Path(prepared["tmp"]).unlink(missing_ok=True)
+            return {"overgeslagen": 1}
+        path = Path(prepared["tmp"]).with_name(f"{result.rapport_id}.pdf")
+        Path(prepared["tmp"]).replace(path)
+        result.rapport_path = str(path)
+        result.rapport_revision = result.revision
+        pupil = session.get(Pupil, result.pupil_id)
+        school = session.get(School, result.school_id)
+        deelname = session.get(Deelname, (result.pupil_id, result.schooljaar))
+        spec = version_for_schooljaar(result.schooljaar)
+        key = f"dt-resultaat:{result.pupil_id}:{result.schooljaar}"
+        context = {"pupil": result.pupil_id, "schooljaar": result.schooljaar, "revision": result.revision}
+        base = self.source.endpoint_url(spec.namespace, deelname.routeringskenmerk, session) if deelname else None
+        if base is None:
+            sent = outbox.enqueue(session, kind="dt.leerlingresultaat", ordering_key=key, method="POST", url="", context=context, supersede=True)
+            sent.status, sent.settled_at = "dead", utcnow()
+            routing = deelname.routeringskenmerk if deelname else "?"
+            sent.last_error = f"no LAS endpoint registered for routeringskenmerk {routing} ({spec.namespace})"
+            return {"rapport": 1, "afgeleverd": 0}
+        message_body = wire_result(result, pupil, spec, self.settings.public_url)
+        outbox.enqueue(
             session,
             kind="dt.leerlingresultaat",
-            ordering_key=f"dt-resultaat:{result.pupil_id}:{result.schooljaar}",
+            ordering_key=key,
             method="POST",
-            url="",
-            body=None,
-            context={"pupil": result.pupil_id, "schooljaar": result.schooljaar},
-            supersede=True,
+            url=f"{base.rstrip('/')}/leerlingresultaat?edu-to={deelname.routeringskenmerk}&edu-from={school.oin}",
+            body=json.dumps(message_body, ensure_ascii=False),
+            context=context,
+            supersede=True,  # standlevering: the newest state replaces any older one not yet sent
         )
-        sent.status, sent.settled_at = "dead", utcnow()
-        sent.last_error = f"no LAS endpoint registered for routeringskenmerk {deelname.routeringskenmerk if deelname else '?'} ({spec.namespace})"
-        return {"rapport": 1, "afgeleverd": 0}
-    query = f"edu-to={deelname.routeringskenmerk}&edu-from={school.oin}"
-    outbox.enqueue(
-        session,
-        kind="dt.leerlingresultaat",
-        ordering_key=f"dt-resultaat:{result.pupil_id}:{result.schooljaar}",
-        method="POST",
-        url=f"{base.rstrip('/')}/leerlingresultaat?{query}",
-        body=json.dumps(message, ensure_ascii=False),
-        context={"pupil": result.pupil_id, "schooljaar": result.schooljaar, "revision": result.revision},
-        supersede=True,  # standlevering: the newest state replaces any older one not yet sent
-    )
-    return {"rapport": 1, "afgeleverd": 1}
+        return {"rapport": 1, "afgeleverd": 1}

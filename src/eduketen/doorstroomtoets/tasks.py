@@ -60,14 +60,11 @@ def handle_leerlingresultaat(session: Session, message: InboxMessage) -> dict:
 def handlers(settings, source) -> dict:
     """Worker handlers per operation. ``source`` is the register source (embedded or remote)."""
 
-    def handle_render(session: Session, message: InboxMessage) -> dict:
-        return service.render_and_deliver(session, orjson.loads(message.payload), settings=settings, source=source)
-
     return {
         "doorstroomtoets.registreren": handle_registreren,
         "doorstroomtoets.registreren-schooladviezen": handle_schooladviezen,
         "doorstroomtoets.leerlingresultaat": handle_leerlingresultaat,
-        "doorstroomtoets.rapport": handle_render,
+        "doorstroomtoets.rapport": service.RenderReport(settings, source),
     }
 
 
