@@ -12,23 +12,34 @@ DEMO_DIR ?= var/demo
 DEMO_PORT ?= 8443
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench system-deps venv clean help
+.PHONY: demo test bench system-deps demo-deps venv clean help
 
 help:
 	@echo "make demo   - set up and run eduketen with a synthetic region (DEMO_DIR=$(DEMO_DIR) DEMO_PORT=$(DEMO_PORT))"
 	@echo "make test   - set up and run every test, on SQLite and on a throw-away PostgreSQL"
 	@echo "make bench  - run the benchmarks (JSON figures under bench/results/)"
 
-# Debian packages the tests and benchmarks need: PostgreSQL server binaries, wrk for load.
-system-deps:
+# Debian packages: DejaVu fonts for the PDF pupil reports (demo and tests); PostgreSQL server
+# binaries and wrk for the tests and benchmarks. Installed only when missing.
+define ensure_debs
 	@missing=""; \
-	command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
-	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
+	for want in $(1); do case $$want in \
+	  postgresql) command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql";; \
+	  wrk) command -v wrk >/dev/null 2>&1 || missing="$$missing wrk";; \
+	  fonts-dejavu-core) [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core";; \
+	esac; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	  else sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; fi; \
 	fi
+endef
+
+system-deps:
+	$(call ensure_debs,fonts-dejavu-core postgresql wrk)
+
+demo-deps:
+	$(call ensure_debs,fonts-dejavu-core)
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +51,7 @@ $(VENV)/.installed: $(BIN)/activate pyproject.toml
 
 venv: $(VENV)/.installed
 
-demo: venv
+demo: demo-deps venv
 	$(BIN)/eduketen demo --dir $(DEMO_DIR) --port $(DEMO_PORT)
 
 test: system-deps venv

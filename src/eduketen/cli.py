@@ -176,11 +176,12 @@ def chaintest(
     schools: Annotated[int, typer.Option(help="schools in the LAS's region")] = 4,
     pupils: Annotated[int, typer.Option(help="group-8 pupils per school")] = 8,
     timeout: Annotated[float, typer.Option(help="seconds each step may take")] = 120.0,
+    workers: Annotated[int, typer.Option(help="extra worker processes per installation")] = 0,
 ) -> None:
     """Run a whole Doorstroomtoets season between a LAS and a test supplier installation."""
     from eduketen.simulate import chaintest as chaintest_module
 
-    raise typer.Exit(chaintest_module.main(dir, schools, pupils, timeout))
+    raise typer.Exit(chaintest_module.main(dir, schools, pupils, timeout, workers))
 
 
 # -- register ------------------------------------------------------------------------------------

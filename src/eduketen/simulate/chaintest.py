@@ -60,6 +60,8 @@ class Installation:
     env: dict[str, str]
     url: str
     proc: subprocess.Popen | None = None
+    extra_workers: int = 0
+    workers: list = field(default_factory=list)
 
     @property
     def database_url(self) -> str:
@@ -75,6 +77,10 @@ class Installation:
             ],
             env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
+        for _ in range(self.extra_workers):  # more worker processes beside the embedded one
+            self.workers.append(
+                subprocess.Popen([str(Path(sys.executable).parent / "eduketen"), "worker"], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            )
         context = ssl.create_default_context(cafile=str(ca_file))
         context.load_cert_chain(str(client[0]), str(client[1]))
         deadline = time.monotonic() + 60
@@ -89,17 +95,21 @@ class Installation:
         raise RuntimeError(f"{self.name} did not start")
 
     def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
+        for proc in [self.proc, *self.workers]:
+            if proc and proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(10)
+        self.workers = []
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        for proc in [*self.workers, self.proc]:
+            if proc and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        self.workers = []
 
     def sessions(self):
         return make_sessionmaker(make_engine(self.database_url))
@@ -146,7 +156,7 @@ def _pupil_csv(region: Region, extra: dict[str, list[PupilSpec]] | None = None) 
     return out.getvalue()
 
 
-def prepare(directory: Path, schools: int, pupils: int) -> tuple[Region, Installation, Installation, Path, dict]:
+def prepare(directory: Path, schools: int, pupils: int, workers: int = 0) -> tuple[Region, Installation, Installation, Path, dict]:
     if directory.exists():
         shutil.rmtree(directory)
     region = generate_region(n_schools=schools, pupils_per_school=pupils, seed=8, n_las=1)
@@ -184,7 +194,7 @@ def prepare(directory: Path, schools: int, pupils: int) -> tuple[Region, Install
             "EDUKETEN_REGISTER_CACHE_SECONDS": "1",
             "EDUKETEN_WORKER_LEASE_SECONDS": "10",
         }
-        installs[name] = Installation(name, d, port, env, f"https://127.0.0.1:{port}")
+        installs[name] = Installation(name, d, port, env, f"https://127.0.0.1:{port}", extra_workers=workers)
     ta, las_inst = installs["toetsaanbieder"], installs["las"]
 
     # The test supplier: the region's register, windows, and the LAS's delivery addresses as
@@ -214,12 +224,12 @@ def prepare(directory: Path, schools: int, pupils: int) -> tuple[Region, Install
     return region, ta, las_inst, ca_file, certs
 
 
-def run(directory: Path, schools: int = 4, pupils: int = 8, *, timeout: float = 120.0) -> bool:
+def run(directory: Path, schools: int = 4, pupils: int = 8, *, timeout: float = 120.0, workers: int = 0) -> bool:
     started = time.monotonic()
     report = Report()
     print(f"eduketen chaintest: {schools} schools x {pupils} pupils, school year {SCHOOLJAAR}, spec {SPEC}", flush=True)
     t = time.monotonic()
-    region, ta, las_inst, ca_file, certs = prepare(directory, schools, pupils)
+    region, ta, las_inst, ca_file, certs = prepare(directory, schools, pupils, workers)
     report.step("prepare two installations", True, f"{directory}", time.monotonic() - t)
     ta_s, las_s = ta.sessions(), las_inst.sessions()
     total = schools * pupils
@@ -432,5 +442,5 @@ def _duplicate(region, ta, las_inst, ca_file, certs, ta_s, las_s) -> tuple[bool,
     return ok, f"pupil list twice: {statuses}, {after - before} message stored; result twice: {las_statuses}, LAS results {results_before} -> {_count(las_s, LasResultaat)}"
 
 
-def main(directory: Path, schools: int, pupils: int, timeout: float) -> int:
-    return 0 if run(directory, schools, pupils, timeout=timeout) else 1
+def main(directory: Path, schools: int, pupils: int, timeout: float, workers: int = 0) -> int:
+    return 0 if run(directory, schools, pupils, timeout=timeout, workers=workers) else 1
