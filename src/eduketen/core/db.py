@@ -68,7 +68,8 @@ def make_engine(url: str, *, pool_size: int = 8) -> Engine:
         @event.listens_for(engine, "begin")
         def _begin(conn):  # pragma: no cover
             # Take the write lock up front: no deadlock-prone lock upgrades between processes.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Read-only sessions (see read_sessionmaker) take no lock: WAL readers never wait.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("readonly") else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
@@ -76,6 +77,11 @@ def make_engine(url: str, *, pool_size: int = 8) -> Engine:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def read_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that only read: on SQLite they take no write lock. Never write through them."""
+    return sessionmaker(engine.execution_options(readonly=True), expire_on_commit=False)
 
 
 @contextlib.contextmanager

@@ -272,8 +272,14 @@ class OutboxDeliverer:
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
         responses = self._loop.run_until_complete(self._send_all(batch))
-        for message, response in zip(batch, responses, strict=True):
-            self._settle(message, response)
+        # One transaction for the round (one fsync), each message in its own savepoint.
+        with self._sessions() as session, session.begin():
+            for message, response in zip(batch, responses, strict=True):
+                try:
+                    with session.begin_nested():
+                        self._settle(session, message, response)
+                except Exception:
+                    log.exception("settling outbox message %s failed; it will be retried", message.seq)
         return len(batch)
 
     async def _send_all(self, batch: list[OutboxMessage]) -> list[PeerResponse]:
@@ -297,34 +303,33 @@ class OutboxDeliverer:
 
         return await asyncio.gather(*(one(m) for m in batch))
 
-    def _settle(self, message: OutboxMessage, response: PeerResponse) -> None:
-        with self._sessions() as session, session.begin():
-            current = session.get(OutboxMessage, message.seq)
-            if current is None or current.attempts != message.attempts:
-                return  # the lease ran out and another deliverer took it over
-            handler = self._handlers.get(message.kind)
-            verdict = handler(session, current, response) if handler else None
-            verdict = verdict or default_verdict(response)
-            now = utcnow()
-            current.last_status = response.status
-            current.locked_until = None
-            if verdict.outcome == "done":
-                if current.status == "pending":
-                    current.status = "delivered"
-                current.settled_at = now
-                current.last_error = None
-                self.delivered += 1
-            elif verdict.outcome == "retry" and current.attempts < self._max_attempts and current.status == "pending":
-                delay = min(self._backoff_max, self._backoff_base * 2 ** (current.attempts - 1))
-                current.next_attempt_at = now + timedelta(seconds=delay * (0.5 + random.random() / 2))
-                current.last_error = verdict.reason
-                self.retried += 1
-            elif current.status == "pending":
-                current.status = "dead"
-                current.settled_at = now
-                reason = verdict.reason or "gave up"
-                if verdict.outcome == "retry":
-                    reason = f"gave up after {current.attempts} attempts: {reason}"
-                current.last_error = reason
-                self.dead += 1
-                log.warning("outbox message %s dead: %s", message.seq, reason, extra={"kind": message.kind})
+    def _settle(self, session: Session, message: OutboxMessage, response: PeerResponse) -> None:
+        current = session.get(OutboxMessage, message.seq)
+        if current is None or current.attempts != message.attempts:
+            return  # the lease ran out and another deliverer took it over
+        handler = self._handlers.get(message.kind)
+        verdict = handler(session, current, response) if handler else None
+        verdict = verdict or default_verdict(response)
+        now = utcnow()
+        current.last_status = response.status
+        current.locked_until = None
+        if verdict.outcome == "done":
+            if current.status == "pending":
+                current.status = "delivered"
+            current.settled_at = now
+            current.last_error = None
+            self.delivered += 1
+        elif verdict.outcome == "retry" and current.attempts < self._max_attempts and current.status == "pending":
+            delay = min(self._backoff_max, self._backoff_base * 2 ** (current.attempts - 1))
+            current.next_attempt_at = now + timedelta(seconds=delay * (0.5 + random.random() / 2))
+            current.last_error = verdict.reason
+            self.retried += 1
+        elif current.status == "pending":
+            current.status = "dead"
+            current.settled_at = now
+            reason = verdict.reason or "gave up"
+            if verdict.outcome == "retry":
+                reason = f"gave up after {current.attempts} attempts: {reason}"
+            current.last_error = reason
+            self.dead += 1
+            log.warning("outbox message %s dead: %s", message.seq, reason, extra={"kind": message.kind})

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from eduketen.config import Settings
 from eduketen.core.auth import TrustedProxies
-from eduketen.core.db import make_engine, make_sessionmaker
+from eduketen.core.db import make_engine, make_sessionmaker, read_sessionmaker
 from eduketen.core.inbox import InboxWriter
 from eduketen.core.worker import Handler, Worker
 
@@ -69,6 +69,7 @@ class Platform:
             lease_seconds=settings.worker_lease_seconds,
             poll_seconds=settings.worker_poll_seconds,
             max_attempts=settings.worker_max_attempts,
+            read_sessions=read_sessionmaker(engine),
         )
         inbox = InboxWriter(engine, batch_max=settings.inbox_batch_max, wait_ms=settings.inbox_batch_wait_ms, on_commit=worker.wake)
         deliverer = OutboxDeliverer(

@@ -41,6 +41,10 @@ class TwoPhase:
         raise NotImplementedError
 
 
+class _LostLease(Exception):
+    """Raised inside a savepoint to undo the effects of a message another worker took over."""
+
+
 class PermanentError(Exception):
     """A message that can never be processed (retrying will not help)."""
 
@@ -63,8 +67,10 @@ class Worker:
         lease_seconds: float = 60.0,
         poll_seconds: float = 0.2,
         max_attempts: int = 5,
+        read_sessions: sessionmaker[Session] | None = None,
     ) -> None:
         self._sessions = session_factory
+        self._read_sessions = read_sessions or session_factory
         self._handlers = handlers
         self._batch = batch
         self._lease = timedelta(seconds=lease_seconds)
@@ -124,7 +130,7 @@ class Worker:
             "WHERE id IN (SELECT id FROM inbox_message "
             "WHERE (status='pending' AND available_at <= :now) "
             "OR (status='processing' AND locked_until < :now) "
-            f"ORDER BY received_at LIMIT :n{lock}) RETURNING id, attempts, received_at"
+            f"ORDER BY received_at LIMIT :n{lock}) RETURNING id, attempts, received_at, operation"
         ).bindparams(
             lease=_bind_time(self._sessions, now + self._lease),
             now=_bind_time(self._sessions, now),
@@ -133,64 +139,86 @@ class Worker:
         with self._sessions() as session, session.begin():
             rows = session.execute(sql).all()
         rows.sort(key=lambda r: str(r.received_at))
+        self._operations = {row.id: row.operation for row in rows}
         return [(row.id, row.attempts) for row in rows]
 
     def run_once(self) -> int:
+        """Claim a batch and process it in ONE transaction, each message in its own savepoint:
+        one commit (one fsync) per batch instead of per message, and a message that fails
+        rolls back only its own effects."""
         claimed = self.claim()
-        for message_id, attempts in claimed:
-            self._process(message_id, attempts)
+        if not claimed:
+            return 0
+        prepared = {message_id: self._prepare(message_id, attempts) for message_id, attempts in claimed}
+        failures: list[tuple[str, int, Exception]] = []
+        done = 0
+        session = self._sessions()
+        try:
+            with session.begin():
+                for message_id, attempts in claimed:
+                    try:
+                        with session.begin_nested():
+                            done += self._process(session, message_id, attempts, prepared[message_id])
+                    except Exception as exc:
+                        failures.append((message_id, attempts, exc))
+        except Exception as exc:  # the commit itself failed: nothing of the batch happened
+            session.rollback()
+            failures = [(message_id, attempts, exc) for message_id, attempts in claimed]
+            done = 0
+        finally:
+            session.close()
+        self.stats.processed += done
+        for message_id, attempts, exc in failures:
+            self._failed(message_id, attempts, exc)
         return len(claimed)
 
     def _prepare(self, message_id: str, attempts: int) -> tuple[bool, Any]:
-        with self._sessions() as session:
+        if not isinstance(self._handlers.get(getattr(self, "_operations", {}).get(message_id)), TwoPhase):
+            return False, None
+        with self._read_sessions() as session:
             message = session.get(InboxMessage, message_id)
             handler = self._handlers.get(message.operation) if message else None
             if not isinstance(handler, TwoPhase) or message.attempts != attempts:
                 return False, None
             session.expunge(message)
             session.rollback()  # release the read before the slow part
-        return True, handler.prepare(self._sessions, message)
-
-    def _process(self, message_id: str, attempts: int) -> None:
-        session = self._sessions()
         try:
-            two_phase, prepared = self._prepare(message_id, attempts)
-            with session.begin():
-                message = session.get(InboxMessage, message_id)
-                if message is None or message.status != "processing" or message.attempts != attempts:
-                    self.stats.lost_lease += 1
-                    return
-                handler = self._handlers.get(message.operation)
-                if handler is None:
-                    raise PermanentError(f"no handler for operation {message.operation!r}")
-                if two_phase and isinstance(handler, TwoPhase):
-                    outcome = handler.apply(session, message, prepared)
-                else:
-                    outcome = handler(session, message)
-                done = session.execute(
-                    update(InboxMessage)
-                    .where(InboxMessage.id == message_id, InboxMessage.attempts == attempts)
-                    .values(
-                        status="done",
-                        processed_at=utcnow(),
-                        payload=None,  # the pupil data now lives in the domain tables only
-                        outcome=json.dumps(outcome, sort_keys=True),
-                        locked_until=None,
-                        last_error=None,
-                    )
-                )
-                if done.rowcount != 1:  # another worker took over: undo our effects
-                    self.stats.lost_lease += 1
-                    session.rollback()
-                    return
-            self.stats.processed += 1
-        except Exception as exc:
-            session.rollback()
-            self._failed(message_id, attempts, exc)
-        finally:
-            session.close()
+            return True, handler.prepare(self._read_sessions, message)
+        except Exception as exc:  # reported when the message is processed
+            return True, exc
+
+    def _process(self, session: Session, message_id: str, attempts: int, prepared: tuple[bool, Any]) -> int:
+        message = session.get(InboxMessage, message_id)
+        if message is None or message.status != "processing" or message.attempts != attempts:
+            self.stats.lost_lease += 1
+            return 0
+        handler = self._handlers.get(message.operation)
+        if handler is None:
+            raise PermanentError(f"no handler for operation {message.operation!r}")
+        two_phase, value = prepared
+        if isinstance(value, Exception):
+            raise value
+        outcome = handler.apply(session, message, value) if two_phase and isinstance(handler, TwoPhase) else handler(session, message)
+        result = session.execute(
+            update(InboxMessage)
+            .where(InboxMessage.id == message_id, InboxMessage.attempts == attempts)
+            .values(
+                status="done",
+                processed_at=utcnow(),
+                payload=None,  # the pupil data now lives in the domain tables only
+                outcome=json.dumps(outcome, sort_keys=True),
+                locked_until=None,
+                last_error=None,
+            )
+        )
+        if result.rowcount != 1:  # another worker took over: undo our effects (the savepoint)
+            self.stats.lost_lease += 1
+            raise _LostLease()
+        return 1
 
     def _failed(self, message_id: str, attempts: int, exc: Exception) -> None:
+        if isinstance(exc, _LostLease):
+            return
         # Only the exception type and our own text: an arbitrary message may hold pupil data.
         reason = type(exc).__name__
         if isinstance(exc, PermanentError):
