@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
             platform.outbox.stop()
             platform.worker.stop()
             platform.inbox.stop()
+            platform.audit.stop()
             aclose = getattr(platform.register_source, "aclose", None)
             if aclose is not None:
                 await aclose()

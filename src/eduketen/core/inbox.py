@@ -49,7 +49,13 @@ def insert_statement(engine: Engine):
     return generic_insert(table).returning(table.c.id)  # pragma: no cover
 
 
-class InboxWriter:
+class GroupCommitWriter:
+    """One writer thread per process: whatever requests hand in within a few milliseconds is
+    written in one transaction and committed once; then each waiting request gets its result.
+    Subclasses say how a batch is written (``write_batch``)."""
+
+    name = "group-commit"
+
     def __init__(
         self,
         engine: Engine,
@@ -64,13 +70,16 @@ class InboxWriter:
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._on_commit = on_commit
-        self._statement = insert_statement(engine)
         self.batches = 0
         self.rows = 0
 
+    def write_batch(self, conn, rows: list[Any]) -> list[Any]:  # pragma: no cover - abstract
+        """Write ``rows`` in the open transaction ``conn``; one result per row."""
+        raise NotImplementedError
+
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="inbox-writer", daemon=True)
+            self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
@@ -123,22 +132,22 @@ class InboxWriter:
     def _write(self, batch: list[_Pending]) -> None:
         try:
             with self._engine.begin() as conn:
-                inserted = {row.id for row in conn.execute(self._statement, [p.row for p in batch])}
+                results = self.write_batch(conn, [p.row for p in batch])
         except Exception as exc:  # the store failed: every waiting request gets an error, no 2xx
-            log.error("inbox write failed: %s", type(exc).__name__)
-            error = InboxUnavailable("message store unavailable")
+            log.error("%s write failed: %s", self.name, type(exc).__name__)
+            error = InboxUnavailable("store unavailable")
             for pending in batch:
                 self._resolve(pending, error)
             return
         self.batches += 1
         self.rows += len(batch)
-        for pending in batch:
-            self._resolve(pending, pending.row["id"] in inserted)
+        for pending, result in zip(batch, results, strict=True):
+            self._resolve(pending, result)
         if self._on_commit is not None:
             self._on_commit()
 
     @staticmethod
-    def _resolve(pending: _Pending, result: bool | BaseException) -> None:
+    def _resolve(pending: _Pending, result: Any) -> None:
         if pending.loop is None:
             pending.result = result
             pending.done.set()  # type: ignore[union-attr]
@@ -153,3 +162,18 @@ class InboxWriter:
                 fut.set_result(value)
 
         pending.loop.call_soon_threadsafe(_set)
+
+
+class InboxWriter(GroupCommitWriter):
+    """Accepted messages into the inbox: ``ON CONFLICT DO NOTHING`` on the idempotency key; the
+    result per message is True when new, False when the same message was stored before."""
+
+    name = "inbox-writer"
+
+    def __init__(self, engine: Engine, **kwargs: Any) -> None:
+        super().__init__(engine, **kwargs)
+        self._statement = insert_statement(engine)
+
+    def write_batch(self, conn, rows: list[dict[str, Any]]) -> list[bool]:
+        inserted = {row.id for row in conn.execute(self._statement, rows)}
+        return [row["id"] in inserted for row in rows]

@@ -45,11 +45,14 @@ class Platform:
     inbox: InboxWriter
     worker: Worker
     outbox: object = None  # OutboxDeliverer
+    audit: object = None  # AuditWriter (group commit of audit entries)
+    read_sessions: sessionmaker[Session] | None = None
     views: dict[str, object] = field(default_factory=dict)
     register_source: object = None  # EmbeddedRegister | RemoteRegister (eduketen.register.sources)
 
     @classmethod
     def build(cls, settings: Settings) -> Platform:
+        from eduketen.core.audit import AuditWriter
         from eduketen.core.outbox import OutboxDeliverer
         from eduketen.core.ratelimit import RateLimiter
         from eduketen.doorstroomtoets import tasks as doorstroomtoets_tasks
@@ -91,6 +94,8 @@ class Platform:
             worker=worker,
             outbox=deliverer,
             register_source=source,
+            audit=AuditWriter(engine, batch_max=settings.inbox_batch_max, wait_ms=settings.inbox_batch_wait_ms),
+            read_sessions=read_sessionmaker(engine),
         )
         platform.views["register"] = view
         platform.views["vensters"] = WindowView(sessions, ttl=settings.register_cache_seconds)
@@ -111,6 +116,7 @@ class Platform:
                 view.invalidate()
 
     def close(self) -> None:
+        self.audit.stop()
         self.outbox.stop()
         self.worker.stop()
         self.inbox.stop()

@@ -267,7 +267,7 @@ async def serve_report(request: Request, spec: SpecVersion, rapportid: str) -> R
         school = await source.school(edu_to)
     except RegisterUnavailable as exc:
         return _register_down(exc)
-    found = await run_in_threadpool(service.report_for, platform.sessions, rapportid)
+    found = await run_in_threadpool(service.report_for, platform.read_sessions, rapportid)
     if found is None or school is None or found.school_id != school.id:
         return answer(404, "Geen leerlingrapport met dit id voor deze school.")
     try:
@@ -278,9 +278,20 @@ async def serve_report(request: Request, spec: SpecVersion, rapportid: str) -> R
         return _register_down(exc)
     if not decision.allowed:
         return answer(401, f"Het LAS van de vrager (OIN {caller.oin}) heeft vandaag geen geldig mandaat van deze school.")
-    pdf = await run_in_threadpool(service.read_report, platform.sessions, found, caller.oin)
-    if pdf is None:
+    path = await run_in_threadpool(service.report_file, platform.read_sessions, found)
+    if path is None:
         return answer(204)
+    pdf = await run_in_threadpool(path.read_bytes)
+    try:
+        await platform.audit.append(  # audited (and committed) before the data leaves
+            actor=f"oin:{caller.oin}",
+            action="read",
+            subject_type="leerlingrapport",
+            subject_ids=[str(found.pupil_id)],
+            purpose="LAS haalt leerlingrapport op (GET /leerlingrapport)",
+        )
+    except InboxUnavailable:
+        return _json(503, {"melding": "Leerlingrapport nu niet beschikbaar; probeer het later opnieuw."})
     return Response(pdf, status_code=200, media_type="application/pdf")
 
 

@@ -15,9 +15,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from eduketen.core import audit
 from eduketen.core.worker import TwoPhase
-from eduketen.core.db import unit_of_work, utcnow
+from eduketen.core.db import utcnow
 from eduketen.core.identifiers import deelnemersgroep_problems, parse_schooljaar
 from eduketen.doorstroomtoets import repository as repo
 from eduketen.doorstroomtoets.models import Deelname, OnbekendAdvies, Resultaat, Schooladvies, Venster
@@ -297,24 +296,14 @@ def report_for(sessions: sessionmaker[Session], rapport_id: str) -> ReportRef | 
         return ReportRef(row.rapport_id, row.pupil_id, row.schooljaar, row.school_id)
 
 
-def read_report(sessions: sessionmaker[Session], ref: ReportRef, reader_oin: str) -> bytes | None:
-    """The PDF when it is made for the current result, else None (204). The read is audited."""
-    with unit_of_work(sessions) as session:
+def report_file(sessions: sessionmaker[Session], ref: ReportRef) -> Path | None:
+    """The PDF of the current revision, or None while it is not made yet (204)."""
+    with sessions() as session:
         row = session.get(Resultaat, (ref.pupil_id, ref.schooljaar))
         if row is None or row.rapport_revision != row.revision or not row.rapport_path:
             return None
-        path = Path(row.rapport_path)
-        if not path.exists():
-            return None
-        audit.record(
-            session,
-            actor=f"oin:{reader_oin}",
-            action="read",
-            subject_type="leerlingrapport",
-            subject_ids=[str(ref.pupil_id)],
-            purpose="LAS haalt leerlingrapport op (GET /leerlingrapport)",
-        )
-        return path.read_bytes()
+    path = Path(row.rapport_path)
+    return path if path.exists() else None
 
 
 # -- results: import, report, delivery (test supplier side) --------------------------------------------
