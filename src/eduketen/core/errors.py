@@ -47,7 +47,12 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException):
         titles = {404: "Not found", 405: "Method not allowed", 401: "Unauthorized", 403: "Forbidden"}
-        return problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail) if exc.detail else None)
+        return problem(
+            exc.status_code,
+            titles.get(exc.status_code, "Error"),
+            str(exc.detail) if exc.detail else None,
+            headers=getattr(exc, "headers", None),  # e.g. Allow on 405
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception):
