@@ -161,8 +161,14 @@ def make_settings(database_url: str, region: Region, **overrides) -> Settings:
 
 
 @pytest.fixture
-def chain(database_url, region, ca):
-    settings = make_settings(database_url, region)
+def chain_settings() -> dict:
+    """Overrides of ``make_settings`` for the ``chain`` fixture; a test directory may override this."""
+    return {}
+
+
+@pytest.fixture
+def chain(database_url, region, ca, chain_settings):
+    settings = make_settings(database_url, region, **chain_settings)
     platform = Platform.build(settings)
     with unit_of_work(platform.sessions) as session:
         install_region(session, region)

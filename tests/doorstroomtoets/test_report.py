@@ -122,6 +122,18 @@ def test_every_nen_1888_character_renders_and_extracts(data):
         assert "/FontFile2" in font["/FontDescriptor"].get_object()
 
 
+def test_the_embedded_font_has_a_glyph_for_every_nen_1888_letter():
+    from fontTools.ttLib import TTFont
+
+    reduced = TTFont(io.BytesIO(report.reduce_font(report.font_files()["regular"].read_bytes())))
+    cmap = reduced.getBestCmap()
+    # NEN 1888 (2022) table of Latin letters with diacritics: Latin-1, Latin Extended-A and the
+    # Latin Extended-B letters it names (ș ț Ș Ț ǎ ǐ ǒ ǔ)
+    letters = [chr(c) for c in range(0xC0, 0x250) if chr(c).isalpha()] + list("șțȘȚǎǐǒǔ")
+    missing = [ch for ch in letters if ord(ch) not in cmap]
+    assert not missing, f"no glyph for {missing}"
+
+
 def test_names_in_decomposed_form_come_out_composed(data):
     data = dataclasses.replace(data, roepnaam="Zoe\u0308", voorvoegsel=None, achternaam="Ve\u0301lez")
     _, text, _ = read(render_report(data))

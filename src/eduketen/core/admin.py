@@ -6,6 +6,7 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from eduketen.core.db import unit_of_work
@@ -46,4 +47,6 @@ class AdminWrite:
             self.platform.invalidate_views()
         elif isinstance(exc, ValueError) and not isinstance(exc, ApiError):
             raise ApiError(getattr(exc, "status", 422), "Refused", str(exc)) from exc
+        elif isinstance(exc, IntegrityError):  # e.g. two admins adding the same thing at once
+            raise ApiError(409, "Conflict", "The change conflicts with data stored meanwhile; nothing was changed.") from exc
         return result

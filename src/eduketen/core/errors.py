@@ -54,10 +54,18 @@ def install_handlers(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),  # e.g. Allow on 405
         )
 
+    @app.exception_handler(_TooLarge)
+    async def _too_large(_request: Request, exc: _TooLarge):
+        # A streamed body passed the limit while a route was reading it (FastAPI would otherwise
+        # turn the middleware's signal into "400 There was an error parsing the body").
+        return Response(_too_large_body(exc.max_bytes), status_code=413, media_type="application/json")
+
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception):
-        log.error("unexpected error: %s", type(exc).__name__, exc_info=exc)
-        return problem(500, "Internal error", "Something went wrong on our side; it has been logged.")
+    async def _unexpected(request: Request, exc: Exception):
+        rid = request.scope.get("state", {}).get("request_id")
+        log.error("unexpected error: %s", type(exc).__name__, exc_info=exc, extra={"request_id": rid} if rid else None)
+        headers = {"x-request-id": rid} if rid else None
+        return problem(500, "Internal error", "Something went wrong on our side; it has been logged.", headers=headers)
 
 
 class BodyLimitMiddleware:
@@ -90,7 +98,7 @@ class BodyLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     refused = True
-                    raise _TooLarge()
+                    raise _TooLarge(self.max_bytes)
             return message
 
         try:
@@ -99,14 +107,7 @@ class BodyLimitMiddleware:
             await self._refuse(send)
 
     async def _refuse(self, send):
-        body = orjson.dumps(
-            {
-                "status": 413,
-                "title": "Body too large",
-                "melding": f"Bericht is te groot: de grens is {self.max_bytes} bytes.",
-                "detail": f"Request bodies are limited to {self.max_bytes} bytes.",
-            }
-        )
+        body = _too_large_body(self.max_bytes)
         await send(
             {
                 "type": "http.response.start",
@@ -117,5 +118,21 @@ class BodyLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
-class _TooLarge(Exception):
-    pass
+def _too_large_body(max_bytes: int) -> bytes:
+    return orjson.dumps(
+        {
+            "status": 413,
+            "title": "Body too large",
+            "melding": f"Bericht is te groot: de grens is {max_bytes} bytes.",
+            "detail": f"Request bodies are limited to {max_bytes} bytes.",
+        }
+    )
+
+
+class _TooLarge(StarletteHTTPException):
+    """Raised from the limited ``receive``. An HTTPException, so that FastAPI's body parsing
+    passes it on instead of answering 400; the handler above answers 413."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"Request bodies are limited to {max_bytes} bytes.")
+        self.max_bytes = max_bytes

@@ -50,10 +50,11 @@ def validate_oin(value: str) -> str:
 
 
 def validate_brin(value: str) -> str:
-    value = value.strip().upper()
-    if not _BRIN.fullmatch(value):
+    value = value.strip()
+    # ASCII first: str.upper() turns e.g. "ß" into "SS", which would make "11ß" the BRIN 11SS.
+    if not value.isascii() or not _BRIN.fullmatch(value.upper()):
         raise IdentifierError(f"BRIN (instellingscode) must be 2 digits and 2 letters, e.g. 99XX: {value!r}")
-    return value
+    return value.upper()
 
 
 def validate_routeringskenmerk(value: str) -> str:

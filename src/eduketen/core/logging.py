@@ -66,7 +66,9 @@ access_log = structlog.get_logger("eduketen.access")
 
 
 def _valid_request_id(value: str) -> bool:
-    return 8 <= len(value) <= 64 and all(c.isalnum() or c in "-_" for c in value)
+    # At most 36 characters (a UUID): the id is stored with inbox messages and audit entries,
+    # whose request_id columns hold 36; a longer one failed every message on PostgreSQL.
+    return 8 <= len(value) <= 36 and all(c.isascii() and (c.isalnum() or c in "-_") for c in value)
 
 
 class RequestContextMiddleware:
@@ -88,6 +90,9 @@ class RequestContextMiddleware:
                 break
         rid = rid or uuid.uuid4().hex
         token = _request_id.set(rid)
+        # Kept in the scope too: a 500 is answered outside this middleware (Starlette's
+        # ServerErrorMiddleware), after the context variable is reset.
+        scope.setdefault("state", {})["request_id"] = rid
         started = time.perf_counter()
         status_holder = [0]
         header = (b"x-request-id", rid.encode())

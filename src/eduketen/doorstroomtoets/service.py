@@ -50,11 +50,30 @@ def _refs(entries: list[dict], base: str, errors: list[dict]) -> None:
                 errors.append({"veld": f"{base}/{i}/onderwijsdeelnemerID", "fout": "leeg"})
             elif entry.get("label") == "LAS-key" and len(value) > 256:
                 errors.append({"veld": f"{base}/{i}/onderwijsdeelnemerID", "fout": "LAS-key is hoogstens 256 tekens"})
+            elif entry.get("label") == "ECK-iD" and len(value) > 300:  # the width of every column that keeps it
+                errors.append({"veld": f"{base}/{i}/onderwijsdeelnemerID", "fout": "ECK-iD is hoogstens 300 tekens"})
+
+
+def _nul_fields(value: Any, path: str, found: list[str]) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            found.append(path or "(bericht)")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _nul_fields(item, f"{path}/{key}" if path else str(key), found)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _nul_fields(item, f"{path}/{i}" if path else str(i), found)
 
 
 def content_problems(spec: SpecVersion, operation: str, body: dict[str, Any], school: SchoolInfo) -> list[dict]:
     """Rules stated in the spec's prose, checked after the schema passed."""
     errors: list[dict] = []
+    # No text field can hold U+0000 (PostgreSQL refuses it): refuse it now rather than accept a
+    # message that can never be processed.
+    nul: list[str] = []
+    _nul_fields(body, "", nul)
+    errors += [{"veld": path, "fout": "bevat het teken NUL (U+0000), dat in geen tekstveld is toegestaan"} for path in nul[:100]]
     schooljaar = body["schooljaar"]
     if parse_schooljaar(schooljaar) is None:
         errors.append({"veld": "schooljaar", "fout": "verwacht EEJJ-EEJJ met opeenvolgende jaren, bijvoorbeeld 2025-2026"})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
 from sqlalchemy.orm import Session
 
 from eduketen.core.admin import AdminPlatform
@@ -69,7 +71,7 @@ def add_school(body: schemas.SchoolIn, platform: AdminPlatform) -> dict:
 
 
 @router.get("/schools")
-def list_schools(platform: AdminPlatform, limit: int = 1000, offset: int = 0) -> dict:
+def list_schools(platform: AdminPlatform, limit: Annotated[int, Query(ge=0)] = 1000, offset: Annotated[int, Query(ge=0)] = 0) -> dict:
     with platform.sessions() as session:
         return {"schools": [school_out(session, s) for s in repo.schools(session, min(limit, 5000), offset)]}
 
@@ -178,7 +180,7 @@ def list_mandates(platform: AdminPlatform, school: str | None = None, supplier_o
 
 
 @router.post("/mandates/{mandate_id}/revoke")
-def revoke_mandate(mandate_id: int, platform: AdminPlatform) -> dict:
+def revoke_mandate(mandate_id: Annotated[int, Path(ge=1, le=2**31 - 1)], platform: AdminPlatform) -> dict:
     with _Write(platform) as session:
         mandate = svc.revoke_mandate(session, mandate_id)
         return {"id": mandate.id, "revoked": True}

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from eduketen.core.db import utcnow
 from eduketen.core.identifiers import (
     IdentifierError,
+    parse_schooljaar,
     school_oin,
     validate_brin,
     validate_oin,
@@ -76,6 +77,10 @@ def add_school(
         raise RegisterError("school name is empty")
     if repo.school_by_brin(session, brin):
         raise RegisterError(f"a school with BRIN {brin} exists already", status=409)
+    codes = [code for code, _ in vestigingen or []]
+    twice = sorted({code for code in codes if codes.count(code) > 1})
+    if twice:
+        raise RegisterError(f"vestigingscode {', '.join(twice)} is given more than once")
     school = School(name=name.strip(), brin=brin, oin=school_oin(brin), board=board, created_at=utcnow())
     session.add(school)
     session.flush()
@@ -142,11 +147,12 @@ def get_supplier(session: Session, oin: str) -> Supplier:
 
 
 def add_system(session: Session, *, supplier: Supplier, name: str, kind: str) -> System:
+    name = name.strip()
     if kind not in SYSTEM_KINDS:
         raise RegisterError(f"system kind must be one of {', '.join(SYSTEM_KINDS)}; got {kind!r}")
     if repo.system_by_name(session, supplier.id, name):
         raise RegisterError(f"supplier {supplier.name} has a system named {name!r} already", status=409)
-    system = System(supplier_id=supplier.id, name=name.strip(), kind=kind)
+    system = System(supplier_id=supplier.id, name=name, kind=kind)
     session.add(system)
     session.flush()
     return system
@@ -188,8 +194,13 @@ def add_service_version(
         raise RegisterError(f"status must be one of {', '.join(VERSION_STATUSES)}")
     if not namespace.strip():
         raise RegisterError("namespace URI is empty")
+    if schooljaar is not None and parse_schooljaar(schooljaar) is None:
+        raise RegisterError(f"schooljaar must be two consecutive years like 2025-2026, not {schooljaar!r}")
     if repo.service_version(session, service.id, version):
         raise RegisterError(f"{service.name} {version} exists already", status=409)
+    taken = repo.service_version_by_namespace(session, namespace)
+    if taken is not None:
+        raise RegisterError(f"namespace {namespace} belongs to {taken[1].name} {taken[0].version} already", status=409)
     sv = ServiceVersion(service_id=service.id, version=version, namespace=namespace, schooljaar=schooljaar, status=status)
     session.add(sv)
     session.flush()
@@ -233,7 +244,8 @@ def grant_mandate(
 
 
 def revoke_mandate(session: Session, mandate_id: int) -> Mandate:
-    mandate = repo.mandate_by_id(session, mandate_id)
+    # Ids are 32-bit integers; a larger number would make the database driver fail.
+    mandate = repo.mandate_by_id(session, mandate_id) if 1 <= mandate_id <= 2**31 - 1 else None
     if mandate is None:
         raise RegisterError(f"unknown mandate {mandate_id}", status=404)
     if mandate.revoked_at is None:

@@ -1,0 +1,363 @@
+"""The inbox and the worker on SQLite and PostgreSQL: every accepted message has its effect exactly
+once, failures are retried with backoff and then parked with only the exception type as reason,
+a crashed worker's lease runs out and the message is taken over, duplicates have one effect, and
+two workers claiming at the same time never process a message twice."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import uuid
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, select, update
+
+from eduketen.core.db import make_engine, make_sessionmaker, unit_of_work, utcnow
+from eduketen.core.inbox import InboxWriter
+from eduketen.core.models import InboxMessage
+from eduketen.core.worker import PermanentError, Worker, pending_count
+
+PERSONAL = "Zorgvuldignaam geboren 2014-10-01"
+
+effects = Table(
+    "test_effect",
+    MetaData(),
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(36), nullable=False),
+    Column("worker", String(20), nullable=False),
+)
+
+
+class Store:
+    def __init__(self, database_url: str) -> None:
+        self.engine = make_engine(database_url)
+        self.sessions = make_sessionmaker(self.engine)
+        effects.create(self.engine)
+        self.inbox = InboxWriter(self.engine)
+
+    def close(self) -> None:
+        self.inbox.stop()
+        self.engine.dispose()
+
+    def effects(self) -> Counter:
+        with self.sessions() as s:
+            return Counter(s.scalars(select(effects.c.message_id)))
+
+    def message(self, message_id: str) -> InboxMessage:
+        with self.sessions() as s:
+            return s.get(InboxMessage, message_id)
+
+    def messages(self) -> list[InboxMessage]:
+        with self.sessions() as s:
+            return list(s.scalars(select(InboxMessage)))
+
+    def make_available(self, message_id: str) -> None:
+        """Let time pass: the backoff of a retried message is over."""
+        with unit_of_work(self.sessions) as s:
+            s.execute(update(InboxMessage).where(InboxMessage.id == message_id).values(available_at=utcnow() - timedelta(seconds=1)))
+
+    def expire_lease(self, message_id: str) -> None:
+        with unit_of_work(self.sessions) as s:
+            s.execute(update(InboxMessage).where(InboxMessage.id == message_id).values(locked_until=utcnow() - timedelta(seconds=1)))
+
+    def worker(self, handlers=None, name: str = "w", **kw) -> Worker:
+        return Worker(self.sessions, handlers or {"test.effect": recording(name)}, poll_seconds=0.01, **kw)
+
+
+@pytest.fixture
+def store(database_url):
+    s = Store(database_url)
+    yield s
+    s.close()
+
+
+def recording(worker_name: str):
+    def handler(session, message: InboxMessage) -> dict:
+        session.execute(effects.insert().values(message_id=message.id, worker=worker_name))
+        return {"effect": 1, "payload_bytes": len(message.payload or "")}
+
+    return handler
+
+
+def row(operation: str = "test.effect", key: str | None = None) -> dict:
+    """The row the API hands to the inbox (see doorstroomtoets.api)."""
+    now = utcnow()
+    message_id = str(uuid.uuid4())
+    return {
+        "id": message_id,
+        "service": "test",
+        "version": "1.1.0",
+        "operation": operation,
+        "school_oin": "0000000700011BB00000",
+        "routing": "0000000700011BB00001",
+        "sender_oin": "00000003000000002000",
+        "schooljaar": "2025-2026",
+        "idempotency_key": key or hashlib.sha256(message_id.encode()).hexdigest(),
+        "payload": json.dumps({"deelnemers": [{"roepnaam": "Zorgvuldignaam"}]}),
+        "item_count": 1,
+        "request_id": "req-" + message_id[:8],
+        "status": "pending",
+        "attempts": 0,
+        "received_at": now,
+        "available_at": now,
+    }
+
+
+# -- exactly once ----------------------------------------------------------------------------------
+
+
+def test_stored_messages_are_processed_exactly_once(store):
+    rows = [row() for _ in range(5)]
+    assert all(store.inbox.submit_sync(r) for r in rows)
+    with store.sessions() as s:
+        assert pending_count(s) == 5
+    worker = store.worker()
+    assert worker.drain() == 5
+    assert worker.drain() == 0  # nothing left, nothing done twice
+    assert store.effects() == Counter({r["id"]: 1 for r in rows})
+    for message in store.messages():
+        assert message.status == "done"
+        assert message.attempts == 1
+        assert message.payload is None  # pupil data lives in the domain tables only
+        assert message.locked_until is None and message.last_error is None
+        assert json.loads(message.outcome)["effect"] == 1
+        assert json.loads(message.outcome)["payload_bytes"] > 0  # the handler saw the payload
+    with store.sessions() as s:
+        assert pending_count(s) == 0
+    assert worker.stats.processed == 5 and worker.stats.failed == 0
+
+
+def test_a_background_worker_processes_what_arrives(store):
+    worker = Worker(store.sessions, {"test.effect": recording("w")}, poll_seconds=30)  # only a wake-up gets it going
+    inbox = InboxWriter(store.engine, on_commit=worker.wake)  # as Platform.build wires them
+    worker.start()
+    try:
+        rows = [row() for _ in range(3)]
+        for r in rows:
+            inbox.submit_sync(r)
+        deadline = utcnow() + timedelta(seconds=20)
+        while sum(store.effects().values()) < 3 and utcnow() < deadline:
+            threading.Event().wait(0.02)
+    finally:
+        worker.stop()
+        inbox.stop()
+    assert store.effects() == Counter({r["id"]: 1 for r in rows})
+
+
+# -- failures ----------------------------------------------------------------------------------------
+
+
+def test_failing_handler_is_retried_with_backoff_then_failed(store, caplog):
+    calls = []
+
+    def broken(session, message):
+        calls.append(message.attempts)
+        session.execute(effects.insert().values(message_id=message.id, worker="broken"))  # undone by the failure
+        raise ValueError(PERSONAL)
+
+    worker = store.worker({"test.effect": broken}, max_attempts=3)
+    r = row()
+    store.inbox.submit_sync(r)
+    caplog.set_level(logging.WARNING)
+
+    before = utcnow()
+    assert worker.drain() == 1
+    m = store.message(r["id"])
+    assert (m.status, m.attempts, m.last_error) == ("pending", 1, "ValueError")
+    assert m.locked_until is None
+    wait = (m.available_at - before).total_seconds()
+    assert 0.4 <= wait <= 2.5, wait  # 2**1 s, jittered between half and whole
+    assert worker.drain() == 0  # not before the backoff is over
+
+    store.make_available(r["id"])
+    before = utcnow()
+    assert worker.drain() == 1
+    m = store.message(r["id"])
+    assert (m.status, m.attempts, m.last_error) == ("pending", 2, "ValueError")
+    wait = (m.available_at - before).total_seconds()
+    assert 0.9 <= wait <= 4.5, wait  # 2**2 s, jittered: the backoff grows
+
+    store.make_available(r["id"])
+    assert worker.drain() == 1
+    m = store.message(r["id"])
+    assert (m.status, m.attempts, m.last_error) == ("failed", 3, "ValueError")
+    assert PERSONAL not in m.last_error  # only the exception type: the text may hold pupil data
+
+    store.make_available(r["id"])
+    assert worker.drain() == 0  # failed is final
+    assert calls == [1, 2, 3]
+    assert store.effects() == Counter()  # the failed attempts left no effect
+    assert worker.stats.retried == 2 and worker.stats.failed == 1
+    assert "ValueError" in caplog.text and "Zorgvuldignaam" not in caplog.text
+
+
+def test_a_handler_that_recovers_has_its_effect_once(store):
+    attempts = []
+
+    def flaky(session, message):
+        attempts.append(message.attempts)
+        session.execute(effects.insert().values(message_id=message.id, worker="flaky"))
+        if message.attempts == 1:
+            raise ConnectionError("peer away")
+        return {"ok": True}
+
+    worker = store.worker({"test.effect": flaky})
+    r = row()
+    store.inbox.submit_sync(r)
+    worker.drain()
+    store.make_available(r["id"])
+    worker.drain()
+    assert attempts == [1, 2]
+    assert store.effects() == Counter({r["id"]: 1})
+    assert store.message(r["id"]).status == "done"
+
+
+def test_one_failing_message_does_not_undo_the_others_in_its_batch(store):
+    good, bad = row(), row(operation="test.broken")
+
+    def broken(session, message):
+        raise RuntimeError(PERSONAL)
+
+    worker = store.worker({"test.effect": recording("w"), "test.broken": broken})
+    store.inbox.submit_sync(good)
+    store.inbox.submit_sync(bad)
+    assert worker.drain() == 2
+    assert store.effects() == Counter({good["id"]: 1})
+    assert store.message(good["id"]).status == "done"
+    assert store.message(bad["id"]).status == "pending" and store.message(bad["id"]).last_error == "RuntimeError"
+
+
+def test_permanent_error_and_unknown_operation_fail_at_once(store):
+    def hopeless(session, message):
+        raise PermanentError("schooljaar wordt niet ondersteund")
+
+    worker = store.worker({"test.effect": recording("w"), "test.hopeless": hopeless}, max_attempts=5)
+    unknown, permanent = row(operation="test.unknown"), row(operation="test.hopeless")
+    store.inbox.submit_sync(unknown)
+    store.inbox.submit_sync(permanent)
+    worker.drain()
+    m = store.message(unknown["id"])
+    assert m.status == "failed" and m.attempts == 1
+    assert m.last_error.startswith("PermanentError") and "test.unknown" in m.last_error
+    m = store.message(permanent["id"])
+    assert m.status == "failed" and m.last_error == "PermanentError: schooljaar wordt niet ondersteund"
+
+
+# -- leases -----------------------------------------------------------------------------------------
+
+
+def test_a_crashed_workers_lease_runs_out_and_the_message_is_processed_once(store):
+    r = row()
+    store.inbox.submit_sync(r)
+    crashed = store.worker(name="crashed", lease_seconds=60)
+    assert crashed.claim() == [(r["id"], 1)]  # ... and then the process died
+    m = store.message(r["id"])
+    assert m.status == "processing" and m.locked_until > utcnow()
+
+    successor = store.worker(name="successor", lease_seconds=60)
+    assert successor.drain() == 0  # the lease still holds
+    assert store.effects() == Counter()
+
+    store.expire_lease(r["id"])
+    assert successor.drain() == 1
+    assert successor.drain() == 0
+    m = store.message(r["id"])
+    assert (m.status, m.attempts) == ("done", 2)
+    assert store.effects() == Counter({r["id"]: 1})
+    with store.sessions() as s:
+        assert s.scalar(select(effects.c.worker)) == "successor"
+    assert crashed.claim() == []  # a restarted worker finds nothing to redo
+
+
+# -- duplicates --------------------------------------------------------------------------------------
+
+
+def test_duplicate_idempotency_key_is_refused_and_has_one_effect(store):
+    first = row(key="same-message")
+    again = row(key="same-message")  # the LAS retried: a new request, the same content
+    assert store.inbox.submit_sync(first) is True
+    assert store.inbox.submit_sync(again) is False
+    store.worker().drain()
+    with store.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(InboxMessage)) == 1
+    assert store.effects() == Counter({first["id"]: 1})
+    assert store.inbox.submit_sync(row(key="same-message")) is False  # also after processing
+
+
+def test_duplicates_in_one_group_commit_batch(database_url):
+    s = Store(database_url)
+    s.inbox = InboxWriter(s.engine, wait_ms=200)  # both requests land in one transaction
+    try:
+        results = []
+        rows = [row(key="twice-at-once") for _ in range(2)] + [row() for _ in range(3)]
+        threads = [threading.Thread(target=lambda r=r: results.append(s.inbox.submit_sync(r))) for r in rows]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(results) == [False, True, True, True, True]
+        assert s.inbox.batches == 1
+        s.worker().drain()
+        assert sum(s.effects().values()) == 4
+    finally:
+        s.close()
+
+
+# -- concurrent workers ----------------------------------------------------------------------------
+
+
+def _race(store, workers) -> None:
+    errors = []
+    start = threading.Barrier(len(workers))
+
+    def run(worker):
+        try:
+            start.wait()
+            while True:
+                worker.drain()
+                with store.sessions() as s:
+                    if not pending_count(s):
+                        return
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    assert not any(t.is_alive() for t in threads)
+
+
+def test_two_workers_claiming_concurrently_process_every_message_once(store):
+    rows = [row() for _ in range(120)]
+    for r in rows:
+        store.inbox.submit_sync(r)
+    workers = [store.worker(name=f"w{i}", batch=7) for i in range(2)]
+    _race(store, workers)
+    counted = store.effects()
+    assert counted == Counter({r["id"]: 1 for r in rows})
+    assert sum(w.stats.processed for w in workers) == 120
+    assert all(m.status == "done" for m in store.messages())
+    with store.sessions() as s:
+        by_worker = Counter(s.scalars(select(effects.c.worker)))
+    assert sum(by_worker.values()) == 120
+    if store.engine.dialect.name == "postgresql":
+        assert len(by_worker) == 2, by_worker  # SKIP LOCKED: both really worked side by side
+
+
+def test_fencing_keeps_one_effect_even_when_leases_run_out_at_once(store):
+    """Leases of zero seconds: a message can be claimed again while its first worker is still at
+    it. The claim bumps ``attempts``; the first worker's result is undone, only one counts."""
+    rows = [row() for _ in range(40)]
+    for r in rows:
+        store.inbox.submit_sync(r)
+    workers = [store.worker(name=f"w{i}", batch=5, lease_seconds=0) for i in range(3)]
+    _race(store, workers)
+    assert store.effects() == Counter({r["id"]: 1 for r in rows})
+    assert all(m.status == "done" for m in store.messages())
