@@ -49,9 +49,19 @@ def _fail(message: str) -> None:
 
 
 def _platform():
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
     from eduketen.core.platform import Platform
 
-    return Platform.build(_settings())
+    platform = Platform.build(_settings())
+    try:  # a database without the schema: say what to do instead of a traceback
+        with platform.sessions() as session:
+            session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except SQLAlchemyError:
+        platform.engine.dispose()
+        _fail("the database has no eduketen schema yet (or cannot be reached): run `eduketen db upgrade` first")
+    return platform
 
 
 def _write(fn):
@@ -116,7 +126,11 @@ def serve(
         from eduketen.migrations import upgrade
 
         upgrade(settings.database_url)
-    application = create_app(settings, run_worker=worker)
+    embedded = settings.embedded_worker if worker is None else worker
+    # The embedded worker runs as a child process, not a thread: request handling and message
+    # processing then never compete for one interpreter lock. The child dies with the server.
+    child = _spawn_worker() if embedded else None
+    application = create_app(settings, run_worker=False)
     options: dict = {"host": host, "port": port, "log_config": None, "access_log": False, "http": "httptools"}
     if tls_cert or tls_key or tls_ca:
         if not (tls_cert and tls_key and tls_ca):
@@ -130,7 +144,26 @@ def serve(
             ssl_cert_reqs=ssl.CERT_OPTIONAL if client_certs == "optional" else ssl.CERT_REQUIRED,
             http=ClientCertHttpToolsProtocol,
         )
-    uvicorn.run(application, **options)
+    try:
+        uvicorn.run(application, **options)
+    finally:
+        if child is not None and child.poll() is None:
+            child.terminate()
+            child.wait(30)
+
+
+def _spawn_worker():
+    import subprocess
+
+    def die_with_parent() -> None:  # Linux: the child gets SIGKILL when the server dies
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+        except OSError:
+            pass
+
+    return subprocess.Popen([sys.executable, "-m", "eduketen.cli", "worker"], preexec_fn=die_with_parent)
 
 
 @app.command("worker")
@@ -151,7 +184,9 @@ def worker_command(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     platform.worker.start()
+    platform.outbox.start()
     stop.wait()
+    platform.outbox.stop()
     platform.worker.stop()
 
 
@@ -539,3 +574,7 @@ def main() -> None:  # console script
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

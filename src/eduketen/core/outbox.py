@@ -21,7 +21,6 @@ import json
 import logging
 import random
 import ssl
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from eduketen.core.db import utcnow
 from eduketen.core.models import OutboxMessage
+from eduketen.core.worker import PollingLoop
 
 log = logging.getLogger("eduketen.outbox")
 
@@ -144,7 +144,8 @@ def _stamp(engine, value: datetime):
     return value
 
 
-class OutboxDeliverer:
+class OutboxDeliverer(PollingLoop):
+    thread_name = "outbox"
     def __init__(
         self,
         session_factory: sessionmaker[Session],
@@ -169,41 +170,12 @@ class OutboxDeliverer:
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._lease = timedelta(seconds=lease_seconds)
-        self._poll = poll_seconds
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(poll_seconds)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: httpx.AsyncClient | None = None
         self.delivered = self.retried = self.dead = 0
 
-    # -- lifecycle ---------------------------------------------------------------------------
-    def wake(self) -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                worked = self.run_once()
-            except Exception:
-                log.exception("outbox round failed")
-                worked = 0
-            if not worked:
-                self._wake.wait(self._poll)
-                self._wake.clear()
+    def on_exit(self) -> None:
         self._close_loop()
 
     def _close_loop(self) -> None:
@@ -213,15 +185,6 @@ class OutboxDeliverer:
                 self._client = None
             self._loop.close()
             self._loop = None
-
-    def drain(self, max_rounds: int = 100_000) -> int:
-        total = 0
-        for _ in range(max_rounds):
-            done = self.run_once()
-            total += done
-            if not done:
-                break
-        return total
 
     def close(self) -> None:
         self._close_loop()

@@ -17,7 +17,7 @@ from eduketen.config import Settings
 from eduketen.core.auth import TrustedProxies
 from eduketen.core.db import make_engine, make_sessionmaker, read_sessionmaker
 from eduketen.core.inbox import InboxWriter
-from eduketen.core.worker import Handler, Worker
+from eduketen.core.worker import Worker
 
 NL = ZoneInfo("Europe/Amsterdam")
 

@@ -13,6 +13,7 @@ import json
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, timedelta
@@ -41,6 +42,64 @@ class TwoPhase:
         raise NotImplementedError
 
 
+class PollingLoop:
+    """A background thread that calls ``run_once`` until stopped, sleeping ``poll`` seconds
+    (or until ``wake``) whenever a round found nothing to do. A failing round (the database
+    restarting, say) is logged and tried again."""
+
+    thread_name = "loop"
+
+    def __init__(self, poll_seconds: float) -> None:
+        self._poll = poll_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def on_exit(self) -> None:
+        """Called in the loop's thread when it stops."""
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self.run_forever, name=self.thread_name, daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def run_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.run_once()
+            except Exception:
+                log.exception("%s round failed", self.thread_name)
+                worked = 0
+            if not worked:
+                self._wake.wait(self._poll)
+                self._wake.clear()
+        self.on_exit()
+
+    def drain(self, max_rounds: int = 1_000_000) -> int:
+        """Run rounds until one finds nothing to do (tests and the CLI)."""
+        total = 0
+        for _ in range(max_rounds):
+            done = self.run_once()
+            total += done
+            if not done:
+                break
+        return total
+
+
 class _LostLease(Exception):
     """Raised inside a savepoint to undo the effects of a message another worker took over."""
 
@@ -57,7 +116,8 @@ class WorkerStats:
     lost_lease: int = 0
 
 
-class Worker:
+class Worker(PollingLoop):
+    thread_name = "worker"
     def __init__(
         self,
         session_factory: sessionmaker[Session],
@@ -68,58 +128,19 @@ class Worker:
         poll_seconds: float = 0.2,
         max_attempts: int = 5,
         read_sessions: sessionmaker[Session] | None = None,
+        txn_seconds: float = 0.05,
     ) -> None:
+        self._txn_seconds = txn_seconds
         self._sessions = session_factory
         self._read_sessions = read_sessions or session_factory
         self._handlers = handlers
         self._batch = batch
         self._lease = timedelta(seconds=lease_seconds)
-        self._poll = poll_seconds
         self._max_attempts = max_attempts
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(poll_seconds)
         self.stats = WorkerStats()
         engine = session_factory.kw["bind"]
         self._skip_locked = engine.dialect.name == "postgresql"
-
-    # -- lifecycle --------------------------------------------------------------------
-    def wake(self) -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self.run_forever, name="worker", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
-
-    def run_forever(self) -> None:
-        while not self._stop.is_set():
-            try:
-                worked = self.run_once()
-            except Exception:  # the database may be restarting: back off and try again
-                log.exception("worker round failed")
-                worked = 0
-            if not worked:
-                self._wake.wait(self._poll)
-                self._wake.clear()
-
-    def drain(self, max_rounds: int = 1_000_000) -> int:
-        """Process until nothing is claimable (used by tests and the CLI)."""
-        total = 0
-        for _ in range(max_rounds):
-            done = self.run_once()
-            total += done
-            if not done:
-                break
-        return total
 
     # -- one round ----------------------------------------------------------------------
     def claim(self) -> list[tuple[str, int]]:
@@ -143,31 +164,40 @@ class Worker:
         return [(row.id, row.attempts) for row in rows]
 
     def run_once(self) -> int:
-        """Claim a batch and process it in ONE transaction, each message in its own savepoint:
-        one commit (one fsync) per batch instead of per message, and a message that fails
-        rolls back only its own effects."""
+        """Claim a batch and process it in few transactions, each message in its own savepoint:
+        one commit (one fsync) per chunk instead of per message, and a message that fails rolls
+        back only its own effects. A transaction is committed once it has run ``txn_seconds``,
+        so the write lock (SQLite) is never held long enough to keep the API waiting."""
         claimed = self.claim()
         if not claimed:
             return 0
         prepared = {message_id: self._prepare(message_id, attempts) for message_id, attempts in claimed}
         failures: list[tuple[str, int, Exception]] = []
-        done = 0
-        session = self._sessions()
-        try:
-            with session.begin():
-                for message_id, attempts in claimed:
-                    try:
-                        with session.begin_nested():
-                            done += self._process(session, message_id, attempts, prepared[message_id])
-                    except Exception as exc:
-                        failures.append((message_id, attempts, exc))
-        except Exception as exc:  # the commit itself failed: nothing of the batch happened
-            session.rollback()
-            failures = [(message_id, attempts, exc) for message_id, attempts in claimed]
+        pending = list(claimed)
+        while pending:
+            chunk_done: list[tuple[str, int]] = []
             done = 0
-        finally:
-            session.close()
-        self.stats.processed += done
+            session = self._sessions()
+            try:
+                with session.begin():
+                    started = time.monotonic()
+                    while pending:
+                        message_id, attempts = pending.pop(0)
+                        chunk_done.append((message_id, attempts))
+                        try:
+                            with session.begin_nested():
+                                done += self._process(session, message_id, attempts, prepared[message_id])
+                        except Exception as exc:
+                            failures.append((message_id, attempts, exc))
+                        if time.monotonic() - started > self._txn_seconds:
+                            break
+            except Exception as exc:  # the commit itself failed: nothing of the chunk happened
+                session.rollback()
+                failures += [(message_id, attempts, exc) for message_id, attempts in chunk_done]
+                done = 0
+            finally:
+                session.close()
+            self.stats.processed += done
         for message_id, attempts, exc in failures:
             self._failed(message_id, attempts, exc)
         return len(claimed)

@@ -43,6 +43,30 @@ def _json(status: int, body: dict) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
+@dataclass(frozen=True)
+class Refusal:
+    status: int
+    toelichting: str
+    fouten: list | None = None
+
+
+def _identify(request: Request, platform: Platform):
+    """The caller from its certificate and well-formed edu-to/edu-from, or why not (a Refusal)."""
+    try:
+        caller = caller_from_scope(request.scope, platform.trusted)
+    except CertificateProblem as exc:
+        return Refusal(401, f"Het clientcertificaat is niet bruikbaar: {exc}.")
+    if caller is None:
+        return Refusal(401, "Geen clientcertificaat ontvangen: de verzender is niet te identificeren (Edukoppeling).")
+    request.scope.setdefault("state", {})["caller_oin"] = caller.oin
+    edu_to, problem_to = _query_value(request, "edu-to")
+    edu_from, problem_from = _query_value(request, "edu-from")
+    fouten = [{"veld": n, "fout": p} for n, p in (("edu-to", problem_to), ("edu-from", problem_from)) if p]
+    if fouten:
+        return Refusal(422, "De parameters edu-to en edu-from moeten elk precies 20 cijfers of letters zijn.", fouten)
+    return caller, edu_to, edu_from
+
+
 def _register_down(exc: Exception) -> Response:
     return _json(
         503,
@@ -100,21 +124,11 @@ async def receive_message(request: Request, spec: SpecVersion, inbound: Inbound)
             body["fouten"] = fouten
         return _json(status, body)
 
-    # 1. who is calling
-    try:
-        caller = caller_from_scope(request.scope, platform.trusted)
-    except CertificateProblem as exc:
-        return answer(401, f"Het clientcertificaat is niet bruikbaar: {exc}.")
-    if caller is None:
-        return answer(401, "Geen clientcertificaat ontvangen: de verzender is niet te identificeren (Edukoppeling).")
-    request.scope.setdefault("state", {})["caller_oin"] = caller.oin
-
-    # 2. edu-to / edu-from
-    edu_to, problem_to = _query_value(request, "edu-to")
-    edu_from, problem_from = _query_value(request, "edu-from")
-    fouten = [{"veld": n, "fout": p} for n, p in (("edu-to", problem_to), ("edu-from", problem_from)) if p]
-    if fouten:
-        return answer(422, "De parameters edu-to en edu-from moeten elk precies 20 cijfers of letters zijn.", fouten)
+    # 1. who is calling, 2. edu-to / edu-from
+    identified = _identify(request, platform)
+    if isinstance(identified, Refusal):
+        return answer(identified.status, identified.toelichting, identified.fouten)
+    caller, edu_to, edu_from = identified
     school_oin = edu_to if inbound.school_param == "edu-to" else edu_from
     routing_id = edu_from if inbound.routing_param == "edu-from" else edu_to
 
@@ -249,19 +263,12 @@ async def serve_report(request: Request, spec: SpecVersion, rapportid: str) -> R
             body["toelichting"] = toelichting
         return _json(status, body)
 
-    try:
-        caller = caller_from_scope(request.scope, platform.trusted)
-    except CertificateProblem as exc:
-        return answer(401, f"Het clientcertificaat is niet bruikbaar: {exc}.")
-    if caller is None:
-        return answer(401, "Geen clientcertificaat ontvangen: de verzender is niet te identificeren (Edukoppeling).")
-    request.scope.setdefault("state", {})["caller_oin"] = caller.oin
-    edu_to, problem_to = _query_value(request, "edu-to")
-    edu_from, problem_from = _query_value(request, "edu-from")
-    if problem_to or problem_from:
-        return _json(422, {"melding": "Verzoek heeft ongeldige parameters.", "fouten": [
-            {"veld": n, "fout": p} for n, p in (("edu-to", problem_to), ("edu-from", problem_from)) if p
-        ]})
+    identified = _identify(request, platform)
+    if isinstance(identified, Refusal):
+        if identified.status == 401:
+            return answer(401, identified.toelichting)
+        return _json(422, {"melding": "Verzoek heeft ongeldige parameters.", "fouten": identified.fouten})
+    caller, edu_to, _edu_from = identified
     source = platform.register_source
     try:
         school = await source.school(edu_to)

@@ -22,13 +22,12 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 from sqlalchemy import func, select
 
-from eduketen.config import Settings
 from eduketen.core.db import make_engine, make_sessionmaker, unit_of_work
 from eduketen.core.platform import today_nl
 from eduketen.doorstroomtoets import las
@@ -267,7 +266,7 @@ def run(directory: Path, schools: int = 4, pupils: int = 8, *, timeout: float = 
         ok, detail = _wait(
             lambda: (
                 (a := _count(ta_s, Schooladvies)) == total
-                and (u := _count(ta_s, OnbekendAdvies)) == schools
+                and _count(ta_s, OnbekendAdvies) == schools
                 and _count(las_s, LasVerzending, LasVerzending.soort == "adviezen", LasVerzending.status == "ontvangen") == schools,
                 f"{a}/{total} advice stored, {_count(ta_s, OnbekendAdvies)} unknown pupils ignored (202, no error)",
             ),
@@ -282,8 +281,8 @@ def run(directory: Path, schools: int = 4, pupils: int = 8, *, timeout: float = 
             outcome = store_results(s, items, public_url=ta.url)
         ok, detail = _wait(
             lambda: (
-                (r := _count(las_s, LasResultaat)) == total
-                and (f := _count(las_s, LasResultaat, LasResultaat.rapport_status == "fetched")) == total,
+                _count(las_s, LasResultaat) == total
+                and _count(las_s, LasResultaat, LasResultaat.rapport_status == "fetched") == total,
                 f"imported {outcome.stored}, rejected {len(outcome.rejected)}; LAS has {_count(las_s, LasResultaat)} results, "
                 f"{_count(las_s, LasResultaat, LasResultaat.rapport_status == 'fetched')} PDF reports",
             ),
