@@ -112,7 +112,7 @@ SERVED = {
 }
 NOT_IN_THIS_RUN = {("GET", "/leerlingrapport/{rapportid}")}
 SEED = 20260108  # reproducible runs; change it to explore other cases
-FUZZ_EXAMPLES = 10  # Hypothesis examples per operation and generation mode in the fuzzing phase
+FUZZ_EXAMPLES = 10  # Hypothesis examples per operation in the fuzzing phase, positive and negative together
 
 MELDING_422 = "Bericht ontvangen maar heeft ongeldige berichtinhoud."
 MELDING_401 = "Verzender en/of ontvanger van bericht is niet geautoriseerd door de betreffende school."

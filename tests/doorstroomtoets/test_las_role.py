@@ -116,6 +116,9 @@ def test_invalid_result_is_422_naming_fields(las_chain):
     assert r.status_code == 422
     assert {f["veld"] for f in r.json()["fouten"]} >= {"toets/id", "resultatenscores/resultaten"}
     assert post_result(las_chain, None, raw=b"{").status_code == 422
+    long_time = result_body(las_chain.region.schools[0].pupils[0], datumtijd="2026-05-20T10:00:00." + "1" * 40 + "Z")
+    r = post_result(las_chain, long_time)
+    assert r.status_code == 422 and r.json()["fouten"][0]["veld"] == "datumtijd"
 
 
 def test_las_serves_no_test_supplier_endpoints(las_chain):

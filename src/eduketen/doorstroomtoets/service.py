@@ -88,6 +88,8 @@ def content_problems(spec: SpecVersion, operation: str, body: dict[str, Any], sc
         )
     if operation == "leerlingresultaat":
         _refs(body["resultatenscores"]["deelnemerref"], "resultatenscores/deelnemerref", errors)
+        if len(body["datumtijd"]) > 40:  # the width of the column that keeps it for standlevering
+            errors.append({"veld": "datumtijd", "fout": "hoogstens 40 tekens"})
         return errors
     groep = body["deelnemersgroep"]
     errors += [{"veld": path, "fout": problem} for path, problem in deelnemersgroep_problems(groep)]
