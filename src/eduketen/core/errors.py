@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 
 import orjson
 from fastapi import FastAPI, Request
@@ -63,7 +64,11 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
         rid = request.scope.get("state", {}).get("request_id")
-        log.error("unexpected error: %s", type(exc).__name__, exc_info=exc, extra={"request_id": rid} if rid else None)
+        # The type and where it happened, not the message or a traceback with locals: an exception's
+        # text may carry pupil data (SQL parameters are hidden by the engine as well).
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f"{frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}" if frames else "?"
+        log.error("unexpected error: %s at %s", type(exc).__name__, where, extra={"request_id": rid} if rid else None)
         headers = {"x-request-id": rid} if rid else None
         return problem(500, "Internal error", "Something went wrong on our side; it has been logged.", headers=headers)
 
