@@ -181,17 +181,22 @@ def proc_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14 and 15)
 
 
-def tree_cpu_seconds(root_pid: int) -> float:
-    """CPU seconds of a process and its direct children (a PostgreSQL postmaster and its backends)."""
-    total = proc_cpu_seconds(root_pid) or 0.0
+def child_pids(root_pid: int) -> list[int]:
+    """Direct children of a process (eduketen serve's embedded worker; a postmaster's backends)."""
+    found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         if int(fields[1]) == root_pid:  # ppid
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+            found.append(int(stat.parent.name))
+    return found
+
+
+def tree_cpu_seconds(root_pid: int) -> float:
+    """CPU seconds of a process and its direct children."""
+    return sum(proc_cpu_seconds(pid) or 0.0 for pid in [root_pid, *child_pids(root_pid)])
 
 
 def machine_cpu() -> dict[str, float]:
@@ -264,22 +269,50 @@ def mib(kib: int | None) -> float | None:
 
 
 class RssSampler:
-    """Samples VmRSS of a process every ``interval`` seconds; VmHWM is the kernel's exact peak."""
+    """Samples VmRSS of a process, and the sum over it and its direct children (``eduketen serve``
+    runs its embedded worker as a child process), every ``interval`` seconds. VmHWM is the
+    kernel's exact peak of one process."""
 
     def __init__(self, pid: int, interval: float = 0.1) -> None:
         self.pid, self.interval = pid, interval
         self.peak_kib = 0
+        self.peak_tree_kib = 0
+        self.children: set[int] = set()
+        self.children_hwm_kib: dict[int, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
+        rounds = 0
         while not self._stop.is_set():
             rss = proc_status_kib(self.pid, "VmRSS")
             if rss is None:
                 return
+            if rounds % 10 == 0:  # the children rarely change: look for them once a second
+                self.children.update(child_pids(self.pid))
+            rounds += 1
+            tree = rss
+            for child in list(self.children):
+                child_rss = proc_status_kib(child, "VmRSS")
+                if child_rss is None:
+                    continue
+                tree += child_rss
+                hwm = proc_status_kib(child, "VmHWM")
+                if hwm is not None:
+                    self.children_hwm_kib[child] = max(hwm, self.children_hwm_kib.get(child, 0))
             self.peak_kib = max(self.peak_kib, rss)
+            self.peak_tree_kib = max(self.peak_tree_kib, tree)
             self._stop.wait(self.interval)
+
+    def memory(self) -> dict:
+        """Peak figures so far, in MiB."""
+        return {
+            "server_peak_rss_mib": mib(proc_status_kib(self.pid, "VmHWM")),  # the server process (uvicorn)
+            "server_peak_rss_mib_sampled": mib(self.peak_kib),
+            "child_processes_peak_rss_mib": {str(pid): mib(kib) for pid, kib in self.children_hwm_kib.items()},
+            "server_with_children_peak_rss_mib_sampled": mib(self.peak_tree_kib),
+        }
 
     def stop(self) -> None:
         self._stop.set()
@@ -540,7 +573,8 @@ def run_wrk(
         "wrk", "-t", str(season.threads), "-c", str(connections), "-d", f"{int(math.ceil(duration))}s",
         "--timeout", "120s", "-s", str(BENCH / "_season.lua"), f"http://127.0.0.1:{port}/",
     ]
-    server_cpu_before = proc_cpu_seconds(server.pid)
+    server_cpu_before = tree_cpu_seconds(server.pid)
+    server_main_cpu_before = proc_cpu_seconds(server.pid)
     hwm_before = proc_status_kib(server.pid, "VmHWM")
     rss_before = proc_status_kib(server.pid, "VmRSS")
     wall_offset = time.time() - time.monotonic()  # maps CLOCK_MONOTONIC to wall time
@@ -570,7 +604,8 @@ def run_wrk(
     except subprocess.TimeoutExpired:
         wrk.kill()
         wrk.wait(10)
-    server_cpu_after = proc_cpu_seconds(server.pid)
+    server_cpu_after = tree_cpu_seconds(server.pid)
+    server_main_cpu_after = proc_cpu_seconds(server.pid)
     machine_after = machine_cpu()
     db_cpu = database_cpu() - db_cpu_before if database_cpu else None
     wrk_stdout = stdout_path.read_text(errors="replace")
@@ -600,7 +635,6 @@ def run_wrk(
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", wrk_stdout)
     if m:
         socket_errors = dict(zip(socket_errors, map(int, m.groups()), strict=True))
-    rss_peak = proc_status_kib(server.pid, "VmHWM")
     ms = [x / 1000 for x in latencies]
     return {
         "requests": season.requests,
@@ -622,10 +656,11 @@ def run_wrk(
         "socket_errors": socket_errors,
         "server_rss_mib_before_load": mib(rss_before),
         "server_peak_rss_mib_before_load": mib(hwm_before),
-        "server_peak_rss_mib": mib(rss_peak),  # VmHWM after the HTTP phase
-        "server_peak_rss_mib_sampled": mib(server.sampler.peak_kib if server.sampler else None),
-        "server_cpu_seconds": round(server_cpu_after - server_cpu_before, 2)
-        if server_cpu_after is not None and server_cpu_before is not None
+        **(server.sampler.memory() if server.sampler else {}),  # peaks after the HTTP phase
+        # CPU of the server process and its child processes (the embedded worker runs as one)
+        "server_cpu_seconds": round(server_cpu_after - server_cpu_before, 2),
+        "server_main_process_cpu_seconds": round(server_main_cpu_after - server_main_cpu_before, 2)
+        if server_main_cpu_after is not None and server_main_cpu_before is not None
         else None,
         "loadgen_cpu_seconds": round(wrk_cpu, 2) if wrk_cpu is not None else None,
         # CPU of the PostgreSQL cluster and of a separate worker process (--worker-mode separate), if any
@@ -636,9 +671,7 @@ def run_wrk(
             **cpu_account(
                 machine_before,
                 machine_after,
-                (server_cpu_after - server_cpu_before) + (wrk_cpu or 0.0) + (db_cpu or 0.0)
-                if server_cpu_after is not None and server_cpu_before is not None
-                else None,
+                (server_cpu_after - server_cpu_before) + (wrk_cpu or 0.0) + (db_cpu or 0.0),
             ),
         },
         "_wall_start": first / 1e6 + wall_offset,
@@ -908,8 +941,8 @@ def run_backend(
                 "running during the HTTP phase too)"
             )
         else:  # diagnostic: accept first, then process with nothing else running
+            processing["http_phase_memory"] = ours_server.sampler.memory() if ours_server.sampler else None
             ours_server.stop()
-            processing["http_phase_server_peak_rss_mib"] = mib(ours_server.sampler.peak_kib if ours_server.sampler else None)
             port = free_port()
             processing_server = Server(
                 f"{backend}-eduketen-worker",
@@ -931,7 +964,10 @@ def run_backend(
         )
         log(f"{backend}: waiting for the worker to process every accepted message")
         accepted = ours["status_counts"].get("202", 0)  # a refused request leaves no message to wait for
-        own_cpu = lambda: (proc_cpu_seconds(processing_server.pid) or 0.0) + (database_cpu() if database_cpu else 0.0)  # noqa: E731
+        own_cpu = lambda: (  # noqa: E731
+            tree_cpu_seconds(processing_server.pid) + (tree_cpu_seconds(ours_server.pid) if processing_server is not ours_server and ours_server.alive() else 0.0)
+            + (database_cpu() if database_cpu else 0.0)
+        )
         machine_before, own_before, wait_started = machine_cpu(), own_cpu(), time.monotonic()
         state = wait_processed(url, accepted, args.processing_timeout, processing_server)
         drain_account = cpu_account(machine_before, machine_cpu(), own_cpu() - own_before)
@@ -961,8 +997,7 @@ def run_backend(
         processing.update(
             {
                 "message_status_counts": state["counts"],
-                "server_peak_rss_mib": mib(proc_status_kib(processing_server.pid, "VmHWM")),
-                "server_peak_rss_mib_sampled": mib(processing_server.sampler.peak_kib if processing_server.sampler else None),
+                **(processing_server.sampler.memory() if processing_server.sampler else {}),
             }
         )
         processing["machine_while_waiting_for_the_worker"] = {"seconds": round(drain_window, 1), **drain_account}
@@ -973,7 +1008,7 @@ def run_backend(
             )
         if worker_process is not None:
             processing["worker_process_cpu_seconds_total"] = proc_cpu_seconds(worker_process.pid)
-            processing["note"] = "server_peak_rss_* here are of the separate worker process; the server's are under ours"
+            processing["note"] = "the memory figures here are of the separate worker process; the server's are under ours"
         result["processing"] = processing
         log(f"{backend}: processed in {seconds:.1f} s ({accepted * pupils_per_school / seconds:.0f} pupils/s)")
     finally:
@@ -1078,8 +1113,12 @@ def main(argv: list[str] | None = None) -> int:
             "other_busy_cpu_seconds = machine busy minus the server, wrk and helper_cpu_seconds (the PostgreSQL cluster, a "
             "separate worker process): work by "
             "anything else on the machine, which disturbs the figures when it is not near 0.",
-            "Server RSS is the uvicorn process only (VmHWM from /proc/<pid>/status; _sampled = max of VmRSS every 0.1 s); "
-            "PostgreSQL's own processes are not included.",
+            "Memory: server_peak_rss_mib = VmHWM of the server process (/proc/<pid>/status); _sampled = largest VmRSS "
+            "seen every 0.1 s; child_processes_peak_rss_mib = VmHWM of its child processes (eduketen serve runs its "
+            "embedded worker as one); server_with_children_peak_rss_mib_sampled = largest sum of VmRSS of the server and "
+            "its children. PostgreSQL's own processes are not included.",
+            "server_cpu_seconds counts the server process and its child processes (the embedded worker); "
+            "server_main_process_cpu_seconds the server process alone.",
             "Before each measurement one warm-up request per LAS supplier with the body {} is sent outside the measurement "
             "(eduketen answers 422 after loading its register view and schema; the baseline 202).",
             "eduketen: `eduketen serve` (plain HTTP, client certificate in the RFC 9440 Client-Cert header trusted from "
