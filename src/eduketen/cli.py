@@ -128,7 +128,8 @@ def serve(
         upgrade(settings.database_url)
     embedded = settings.embedded_worker if worker is None else worker
     # The embedded worker runs as a child process, not a thread: request handling and message
-    # processing then never compete for one interpreter lock. The child dies with the server.
+    # processing then never compete for one interpreter lock. The child dies with the server and
+    # is started again when it dies on its own.
     child = _spawn_worker() if embedded else None
     application = create_app(settings, run_worker=False)
     options: dict = {"host": host, "port": port, "log_config": None, "access_log": False, "http": "httptools"}
@@ -147,23 +148,14 @@ def serve(
     try:
         uvicorn.run(application, **options)
     finally:
-        if child is not None and child.poll() is None:
-            child.terminate()
-            child.wait(30)
+        if child is not None:
+            child.stop()
 
 
 def _spawn_worker():
-    import subprocess
+    from eduketen.core.supervise import SupervisedProcess
 
-    def die_with_parent() -> None:  # Linux: the child gets SIGKILL when the server dies
-        try:
-            import ctypes
-
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
-        except OSError:
-            pass
-
-    return subprocess.Popen([sys.executable, "-m", "eduketen.cli", "worker"], preexec_fn=die_with_parent)
+    return SupervisedProcess([sys.executable, "-m", "eduketen.cli", "worker"], name="worker").start()
 
 
 @app.command("worker")

@@ -307,6 +307,31 @@ def test_duplicates_in_one_group_commit_batch(database_url):
         s.close()
 
 
+def test_the_writer_computes_the_key_from_the_material_and_stores_every_column(database_url):
+    """Rows may carry the key's material instead of the key (the API does this); what is stored
+    reads back the same through the ORM on both backends, times included."""
+    from eduketen.core.inbox import idempotency_key
+
+    s = Store(database_url)
+    try:
+        first = row()
+        del first["idempotency_key"]
+        first["idempotency_material"] = b"registreren|v1.1|same message"
+        again = {**row(), "idempotency_material": b"registreren|v1.1|same message"}
+        del again["idempotency_key"]
+        assert s.inbox.submit_sync(dict(first)) is True
+        assert s.inbox.submit_sync(again) is False  # the same material: the same message
+        stored = s.message(first["id"])
+        assert stored.idempotency_key == idempotency_key(b"registreren|v1.1|same message")
+        assert stored.received_at == first["received_at"] and stored.available_at == first["available_at"]
+        assert (stored.status, stored.attempts, stored.payload, stored.school_oin) == (
+            "pending", 0, first["payload"], first["school_oin"],
+        )
+        assert s.message(again["id"]) is None
+    finally:
+        s.close()
+
+
 # -- concurrent workers ----------------------------------------------------------------------------
 
 
@@ -361,3 +386,95 @@ def test_fencing_keeps_one_effect_even_when_leases_run_out_at_once(store):
     _race(store, workers)
     assert store.effects() == Counter({r["id"]: 1 for r in rows})
     assert all(m.status == "done" for m in store.messages())
+
+
+# -- the API before the worker -----------------------------------------------------------------------
+
+
+def _arrived(store, seconds_ago: float) -> str:
+    r = row()
+    store.inbox.submit_sync(r)
+    when = utcnow() - timedelta(seconds=seconds_ago)
+    with unit_of_work(store.sessions) as s:
+        s.execute(update(InboxMessage).where(InboxMessage.id == r["id"]).values(received_at=when, available_at=when))
+    return r["id"]
+
+
+def test_worker_waits_while_messages_arrive_and_processes_when_quiet(store):
+    worker = store.worker(yield_seconds=0.5, max_lag_seconds=60)
+    assert worker.should_yield() == 0  # nothing waiting
+    _arrived(store, 5)
+    assert worker.should_yield() == 0  # the last message came 5 s ago: quiet, process
+    _arrived(store, 0)
+    assert worker.should_yield() == 0.5  # one just came: more may follow, keep out of the API's way
+    assert worker.drain() == 2  # an explicit drain does not wait
+
+
+def test_worker_takes_turns_once_a_message_waited_too_long(store):
+    worker = store.worker(yield_seconds=0.5, max_lag_seconds=10)
+    _arrived(store, 11)  # waited longer than the lag allows
+    _arrived(store, 0)  # and messages keep coming
+    turns = [worker.should_yield() for _ in range(4)]
+    assert turns == [0.0, 0.5, 0.0, 0.5]  # process, wait, process, wait
+
+
+def test_yielding_is_off_when_configured_so(store):
+    worker = store.worker(yield_seconds=0)
+    _arrived(store, 0)
+    assert worker.should_yield() == 0
+
+
+def test_a_waiting_worker_still_processes_everything_in_the_background(store):
+    worker = store.worker(yield_seconds=0.2, max_lag_seconds=60)
+    worker.start()
+    try:
+        rows = [row() for _ in range(4)]
+        for r in rows:
+            store.inbox.submit_sync(r)
+        deadline = utcnow() + timedelta(seconds=30)
+        while sum(store.effects().values()) < 4 and utcnow() < deadline:
+            threading.Event().wait(0.05)
+    finally:
+        worker.stop()
+    assert store.effects() == Counter({r["id"]: 1 for r in rows})
+
+
+def test_group_commit_on_sqlite_takes_the_lock_as_soon_as_another_writer_lets_go(tmp_path):
+    """The writers' engine fails at once on a held lock and the writer retries itself; a lock
+    held longer than the writer may wait is a clear InboxUnavailable, nothing stored."""
+    from eduketen.core.inbox import InboxUnavailable
+
+    url = f"sqlite:///{tmp_path}/lock.db"
+    main = make_engine(url)
+    InboxMessage.__table__.create(main)
+    quick = make_engine(url, busy_timeout_ms=0)
+    released = threading.Event()
+
+    def hold(seconds: float) -> None:
+        with main.begin() as conn:  # BEGIN IMMEDIATE: the write lock
+            conn.exec_driver_sql("SELECT 1")
+            threading.Event().wait(seconds)
+        released.set()
+
+    writer = InboxWriter(quick, quick_retry=True)
+    holder = threading.Thread(target=hold, args=(0.3,))
+    holder.start()
+    threading.Event().wait(0.05)
+    r = row()
+    assert writer.submit_sync(r) is True  # waited for the lock, then stored
+    assert released.is_set()
+    holder.join()
+    writer.stop()
+
+    impatient = InboxWriter(quick, lock_wait_seconds=0.1, quick_retry=True)
+    holder = threading.Thread(target=hold, args=(1.0,))
+    holder.start()
+    threading.Event().wait(0.05)
+    with pytest.raises(InboxUnavailable):
+        impatient.submit_sync(row())
+    holder.join()
+    impatient.stop()
+    with main.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM inbox_message").scalar() == 1
+    quick.dispose()
+    main.dispose()

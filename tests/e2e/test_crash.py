@@ -8,6 +8,8 @@ message lost shows as a missing row."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 
@@ -99,3 +101,54 @@ def test_sigkill_while_posting_loses_nothing_and_duplicates_nothing(server_env, 
     assert statuses.keys() == {"done"}, statuses
     assert lost == []
     assert duplicated == {}
+
+
+def _children(pid: int) -> list[int]:
+    from pathlib import Path
+
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_embedded_worker_killed_is_started_again_and_processes_what_waits(server_env, database_url, region, ca, tmp_path):
+    server = ServerProcess(server_env, [], tmp_path / "server.log")
+    server.start()
+    try:
+        first = _children(server.proc.pid)
+        assert len(first) == 1, first  # the embedded worker
+        os.kill(first[0], signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not [c for c in _children(server.proc.pid) if c != first[0]]:
+            time.sleep(0.1)
+        second = _children(server.proc.pid)
+        assert len(second) == 1 and second[0] != first[0], second
+        school = region.schools[0]
+        body, refs = _message(school, 1)
+        r = httpx.post(
+            f"http://127.0.0.1:{server.port}/doorstroomtoets/v1.1/registreren-schooladviezen",
+            params={"edu-to": school.oin, "edu-from": school.routing},
+            json=body,
+            headers={"Client-Cert": encode_client_cert_header(ca.issue_client(school.las.oin, school.las.name).der)},
+            timeout=10,
+        )
+        assert r.status_code == 202, r.text
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if httpx.get(f"http://127.0.0.1:{server.port}/ready", timeout=5).json()["queue_depth"] == 0:
+                break
+            time.sleep(0.2)
+    finally:
+        server.stop()
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        times = dict(conn.execute(text("SELECT id_value, times FROM dt_onbekend_advies WHERE id_label='LAS-key'")).all())
+    engine.dispose()
+    assert {ref: times.get(ref) for ref in refs} == {ref: 1 for ref in refs}
+    assert "exited with code -9" in (tmp_path / "server.log").read_text()

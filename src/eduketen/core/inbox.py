@@ -9,19 +9,23 @@ answer 202. Many requests share one fsync, and nothing acknowledged is lost.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert as generic_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
+from eduketen.core.identifiers import new_uuid4
 from eduketen.core.models import InboxMessage
 
 log = logging.getLogger("eduketen.inbox")
@@ -63,8 +67,14 @@ class GroupCommitWriter:
         batch_max: int = 256,
         wait_ms: float = 2.0,
         on_commit: Callable[[], None] | None = None,
+        lock_wait_seconds: float = 30.0,
+        quick_retry: bool = False,
     ) -> None:
+        """``quick_retry``: ``engine`` is a SQLite engine made with ``busy_timeout_ms=0``, whose
+        writes are retried quickly here (see ``_transaction``) for up to ``lock_wait_seconds``."""
         self._engine = engine
+        self._lock_wait = lock_wait_seconds
+        self._quick_retry = quick_retry
         self._batch_max = batch_max
         self._wait = wait_ms / 1000.0
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
@@ -129,10 +139,24 @@ class GroupCommitWriter:
             if stop:
                 return
 
+    def _transaction(self, rows: list[Any]) -> list[Any]:
+        """Write ``rows`` in one transaction. On SQLite the engine fails at once when another
+        process (the worker) holds the write lock, and this retries every half millisecond: the
+        writer gets the lock as soon as it is free, where SQLite's own busy handler would sleep
+        in steps of up to 100 ms and lose the turn to a worker that commits and begins again."""
+        deadline = time.monotonic() + self._lock_wait
+        while True:
+            try:
+                with self._engine.begin() as conn:
+                    return self.write_batch(conn, rows)
+            except OperationalError as exc:
+                if not self._quick_retry or "locked" not in str(exc.orig) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.0005)
+
     def _write(self, batch: list[_Pending]) -> None:
         try:
-            with self._engine.begin() as conn:
-                results = self.write_batch(conn, [p.row for p in batch])
+            results = self._transaction([p.row for p in batch])
         except Exception as exc:  # the store failed: every waiting request gets an error, no 2xx
             log.error("%s write failed: %s", self.name, type(exc).__name__)
             error = InboxUnavailable("store unavailable")
@@ -164,16 +188,78 @@ class GroupCommitWriter:
         pending.loop.call_soon_threadsafe(_set)
 
 
+_COLUMNS = tuple(c.name for c in InboxMessage.__table__.columns)
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy's SQLite DATETIME stores a value
+
+
+def new_message_id() -> str:
+    return str(new_uuid4())
+
+
+def idempotency_key(material: bytes) -> str:
+    return hashlib.sha256(material).hexdigest()
+
+
 class InboxWriter(GroupCommitWriter):
     """Accepted messages into the inbox: ``ON CONFLICT DO NOTHING`` on the idempotency key; the
-    result per message is True when new, False when the same message was stored before."""
+    result per message is True when new, False when the same message was stored before.
+
+    A row may carry ``idempotency_material`` (bytes) instead of ``idempotency_key``: the key
+    (its SHA-256) is then computed here, in the writer thread, not in the request handler. On
+    SQLite the batch is written through the driver directly: this thread shares the interpreter
+    lock with the request handlers, and the fewer Python steps it takes per batch the less it
+    holds them up."""
 
     name = "inbox-writer"
 
     def __init__(self, engine: Engine, **kwargs: Any) -> None:
         super().__init__(engine, **kwargs)
         self._statement = insert_statement(engine)
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._sqlite_insert = (
+            f"INSERT INTO inbox_message ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "
+            "ON CONFLICT (idempotency_key) DO NOTHING"
+        )
 
     def write_batch(self, conn, rows: list[dict[str, Any]]) -> list[bool]:
+        for row in rows:
+            material = row.pop("idempotency_material", None)
+            if material is not None:
+                row["idempotency_key"] = idempotency_key(material)
+        if self._sqlite:
+            return self._write_sqlite(conn, rows)
         inserted = {row.id for row in conn.execute(self._statement, rows)}
         return [row["id"] in inserted for row in rows]
+
+    def _write_sqlite(self, conn, rows: list[dict[str, Any]]) -> list[bool]:
+        """We hold SQLite's write lock (BEGIN IMMEDIATE): the keys stored before are known
+        exactly, and within the batch the first of the same message is the new one."""
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            keys = [row["idempotency_key"] for row in rows]
+            known: set[str] = set()
+            for start in range(0, len(keys), 500):
+                part = keys[start : start + 500]
+                cursor.execute(
+                    f"SELECT idempotency_key FROM inbox_message WHERE idempotency_key IN ({', '.join('?' for _ in part)})", part
+                )
+                known.update(k for (k,) in cursor.fetchall())
+            results, values = [], []
+            for row in rows:
+                new = row["idempotency_key"] not in known
+                results.append(new)
+                if new:
+                    known.add(row["idempotency_key"])
+                    values.append(tuple(_sqlite_value(row.get(name)) for name in _COLUMNS))
+            cursor.executemany(self._sqlite_insert, values)
+            return results
+        finally:
+            cursor.close()
+
+
+def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).strftime(_SQLITE_TIME)
+    return value

@@ -9,9 +9,10 @@ import contextvars
 import logging
 import sys
 import time
-import uuid
 
 import structlog
+
+from eduketen.core.identifiers import new_uuid4
 
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -63,6 +64,7 @@ def configure(level: str = "INFO", json_lines: bool = True) -> None:
 
 
 access_log = structlog.get_logger("eduketen.access")
+_access_std = logging.getLogger("eduketen.access")
 
 
 def _valid_request_id(value: str) -> bool:
@@ -88,7 +90,7 @@ class RequestContextMiddleware:
                 if _valid_request_id(candidate):
                     rid = candidate
                 break
-        rid = rid or uuid.uuid4().hex
+        rid = rid or new_uuid4().hex
         token = _request_id.set(rid)
         # Kept in the scope too: a 500 is answered outside this middleware (Starlette's
         # ServerErrorMiddleware), after the context variable is reset.
@@ -106,7 +108,7 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            if self.log_requests:
+            if self.log_requests and _access_std.isEnabledFor(logging.INFO):  # skip building a line nobody keeps
                 access_log.info(
                     "request",
                     method=scope["method"],

@@ -49,6 +49,7 @@ class Platform:
     read_sessions: sessionmaker[Session] | None = None
     views: dict[str, object] = field(default_factory=dict)
     register_source: object = None  # EmbeddedRegister | RemoteRegister (eduketen.register.sources)
+    writer_engine: Engine | None = None  # the group-commit writers' engine (SQLite: a separate one)
 
     @classmethod
     def build(cls, settings: Settings) -> Platform:
@@ -61,6 +62,11 @@ class Platform:
         from eduketen.register.sources import build_source
 
         engine = make_engine(settings.database_url)
+        # The group-commit writers (inbox, audit) wait for SQLite's write lock in their own quick
+        # loop rather than in SQLite's sleeping busy handler (see GroupCommitWriter).
+        writer_engine = (
+            make_engine(settings.database_url, busy_timeout_ms=0) if engine.dialect.name == "sqlite" else engine
+        )
         sessions = make_sessionmaker(engine)
         view = RegisterView(sessions, ttl=settings.register_cache_seconds)
         source = build_source(settings, view, sessions)
@@ -73,8 +79,17 @@ class Platform:
             poll_seconds=settings.worker_poll_seconds,
             max_attempts=settings.worker_max_attempts,
             read_sessions=read_sessionmaker(engine),
+            yield_seconds=settings.worker_yield_seconds,
+            max_lag_seconds=settings.worker_max_lag_seconds,
         )
-        inbox = InboxWriter(engine, batch_max=settings.inbox_batch_max, wait_ms=settings.inbox_batch_wait_ms, on_commit=worker.wake)
+        quick = writer_engine is not engine
+        inbox = InboxWriter(
+            writer_engine,
+            batch_max=settings.inbox_batch_max,
+            wait_ms=settings.inbox_batch_wait_ms,
+            on_commit=worker.wake,
+            quick_retry=quick,
+        )
         deliverer = OutboxDeliverer(
             sessions,
             doorstroomtoets_tasks.outbox_handlers(settings),
@@ -94,7 +109,10 @@ class Platform:
             worker=worker,
             outbox=deliverer,
             register_source=source,
-            audit=AuditWriter(engine, batch_max=settings.inbox_batch_max, wait_ms=settings.inbox_batch_wait_ms),
+            writer_engine=writer_engine,
+            audit=AuditWriter(
+                writer_engine, batch_max=settings.inbox_batch_max, wait_ms=settings.inbox_batch_wait_ms, quick_retry=quick
+            ),
             read_sessions=read_sessionmaker(engine),
         )
         platform.views["register"] = view
@@ -120,4 +138,6 @@ class Platform:
         self.outbox.stop()
         self.worker.stop()
         self.inbox.stop()
+        if self.writer_engine is not None and self.writer_engine is not self.engine:
+            self.writer_engine.dispose()
         self.engine.dispose()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from eduketen.core.db import utcnow
@@ -77,8 +77,21 @@ class PollingLoop:
             self._thread.join(timeout=30)
             self._thread = None
 
+    def should_yield(self) -> float:
+        """Seconds to stay out of the way before the next round (0: go on). The worker uses it
+        to give the API priority while messages are arriving."""
+        return 0.0
+
     def run_forever(self) -> None:
         while not self._stop.is_set():
+            try:
+                pause = self.should_yield()
+            except Exception:
+                log.exception("%s yield check failed", self.thread_name)
+                pause = 0.0
+            if pause > 0:
+                self._stop.wait(pause)
+                continue
             try:
                 worked = self.run_once()
             except Exception:
@@ -129,8 +142,13 @@ class Worker(PollingLoop):
         max_attempts: int = 5,
         read_sessions: sessionmaker[Session] | None = None,
         txn_seconds: float = 0.05,
+        yield_seconds: float = 0.0,
+        max_lag_seconds: float = 30.0,
     ) -> None:
         self._txn_seconds = txn_seconds
+        self._yield_seconds = yield_seconds
+        self._max_lag = timedelta(seconds=max_lag_seconds)
+        self._lagging = False
         self._sessions = session_factory
         self._read_sessions = read_sessions or session_factory
         self._handlers = handlers
@@ -141,6 +159,28 @@ class Worker(PollingLoop):
         self.stats = WorkerStats()
         engine = session_factory.kw["bind"]
         self._skip_locked = engine.dialect.name == "postgresql"
+
+    # -- giving the API priority --------------------------------------------------------------
+    def should_yield(self) -> float:
+        """While messages keep arriving (one arrived within ``yield_seconds``), stay out of the
+        way: the API answers its 202s without waiting for the write lock (SQLite) or for CPU
+        taken by processing. Once the oldest waiting message is ``max_lag_seconds`` old, process
+        anyway, taking turns with the API (one round, then one pause), so a long burst delays
+        processing by at most that much and never stops it. 0 (the default) turns this off."""
+        if self._yield_seconds <= 0:
+            return 0.0
+        now = utcnow()
+        waiting = (InboxMessage.status == "pending", InboxMessage.available_at <= now)
+        with self._read_sessions() as session:  # two lookups at the ends of the claim index
+            newest = session.scalar(select(func.max(InboxMessage.available_at)).where(*waiting))
+            oldest = session.scalar(select(func.min(InboxMessage.available_at)).where(*waiting)) if newest else None
+        if newest is None or (now - newest).total_seconds() >= self._yield_seconds:
+            self._lagging = False
+            return 0.0  # quiet: process
+        if now - oldest < self._max_lag:
+            return self._yield_seconds  # busy, and nothing has waited too long: wait
+        self._lagging = not self._lagging  # busy and lagging: every other round
+        return 0.0 if self._lagging else self._yield_seconds
 
     # -- one round ----------------------------------------------------------------------
     def claim(self) -> list[tuple[str, int]]:
@@ -281,8 +321,6 @@ def _bind_time(factory: sessionmaker[Session], value):
 
 
 def pending_count(session: Session) -> int:
-    from sqlalchemy import func
-
     return session.scalar(
         select(func.count()).select_from(InboxMessage).where(InboxMessage.status.in_(("pending", "processing")))
     )

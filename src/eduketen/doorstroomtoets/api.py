@@ -9,8 +9,6 @@ durably -> 202. Every answer carries the spec's own ``melding`` text; ``toelicht
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from dataclasses import dataclass
 
 import orjson
@@ -22,7 +20,7 @@ from eduketen.core.admin import AdminPlatform, AdminWrite
 from eduketen.core.auth import CertificateProblem, caller_from_scope
 from eduketen.core.db import utcnow
 from eduketen.core.identifiers import edu_id_problem
-from eduketen.core.inbox import InboxUnavailable
+from eduketen.core.inbox import InboxUnavailable, new_message_id
 from eduketen.core.logging import current_request_id
 from eduketen.core.platform import Platform, today_nl
 from eduketen.register.sources import RegisterUnavailable
@@ -31,7 +29,6 @@ from eduketen.doorstroomtoets.schemas import (
     SpecVersion,
     WindowIn,
     body_schema,
-    prune,
     schema_errors,
     versions,
 )
@@ -192,7 +189,7 @@ async def receive_message(request: Request, spec: SpecVersion, inbound: Inbound)
     fouten = schema_errors(schema, body)
     if fouten:
         return answer(422, f"Het bericht voldoet niet aan {inbound.component} van versie {spec.version}.", fouten)
-    fouten = content_problems(spec, inbound.operation, body, school)
+    fouten = content_problems(spec, inbound.operation, body, school, raw)
     if fouten:
         return answer(422, f"Het bericht voldoet niet aan de regels van {inbound.component}.", fouten)
 
@@ -209,15 +206,14 @@ async def receive_message(request: Request, spec: SpecVersion, inbound: Inbound)
             return answer(403, f"Aanlevering is nu niet mogelijk: {reason}.")
 
     # 7. stored durably, then 202
-    kept = prune(body, schema.shape)
+    kept = schema.kept(body)
     canonical = orjson.dumps(kept, option=orjson.OPT_SORT_KEYS)
-    key = hashlib.sha256(
-        b"|".join((inbound.operation.encode(), spec.key.encode(), edu_to.encode(), edu_from.encode(), canonical))
-    ).hexdigest()
+    # the idempotency key is the SHA-256 of this, computed by the inbox writer thread
+    material = b"|".join((inbound.operation.encode(), spec.key.encode(), edu_to.encode(), edu_from.encode(), canonical))
     now = utcnow()
     items = body.get("deelnemers") or body.get("voorlopigSchooladviezen") or [1]
     row = {
-        "id": str(uuid.uuid4()),
+        "id": new_message_id(),
         "service": SERVICE,
         "version": spec.version,
         "operation": f"{SERVICE}.{inbound.operation}",
@@ -225,7 +221,7 @@ async def receive_message(request: Request, spec: SpecVersion, inbound: Inbound)
         "routing": routing_id,
         "sender_oin": caller.oin,
         "schooljaar": schooljaar,
-        "idempotency_key": key,
+        "idempotency_material": material,
         "payload": canonical.decode(),
         "item_count": len(items),
         "request_id": current_request_id(),

@@ -138,6 +138,14 @@ def version_for_schooljaar(schooljaar: str) -> SpecVersion | None:
 class BodySchema:
     validator: Any
     shape: Any  # what to keep: dict of name -> shape, ("list", shape), or None for a leaf
+    closed: Any = None  # the same schema allowing no extra fields: a body it accepts needs no pruning
+
+    def kept(self, body: Any) -> Any:
+        """The body with every field the spec does not define removed (``prune``); a body
+        without such fields is returned as it is, checked in one pass of the compiled schema."""
+        if self.closed is not None and self.closed.is_valid(body):
+            return body
+        return prune(body, self.shape)
 
 
 def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
@@ -174,7 +182,22 @@ def body_schema(key: str, component: str) -> BodySchema:
     doc = versions()[key].document
     root = {"$ref": f"#/components/schemas/{component}", "components": doc["components"]}
     validator = jsonschema_rs.Draft4Validator(root, validate_formats=True)
-    return BodySchema(validator=validator, shape=_shape(doc, doc["components"]["schemas"][component]))
+    closed_root = {"$ref": root["$ref"], "components": {"schemas": {n: _closed(s) for n, s in doc["components"]["schemas"].items()}}}
+    closed = jsonschema_rs.Draft4Validator(closed_root, validate_formats=True)
+    return BodySchema(validator=validator, shape=_shape(doc, doc["components"]["schemas"][component]), closed=closed)
+
+
+def _closed(schema: Any) -> Any:
+    """A copy of ``schema`` in which every object allows only its own ``properties``: exactly
+    what ``prune`` keeps, so a body valid under it is left unchanged by ``prune``."""
+    if not isinstance(schema, dict):
+        return schema
+    copy = {k: _closed(v) if k in ("items", "additionalProperties") else v for k, v in schema.items()}
+    if "properties" in schema:
+        copy["properties"] = {name: _closed(sub) for name, sub in schema["properties"].items()}
+    if schema.get("type") == "object" or "properties" in schema:
+        copy["additionalProperties"] = False
+    return copy
 
 
 def pointer(path) -> str:
