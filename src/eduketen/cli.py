@@ -131,7 +131,12 @@ def serve(
     # processing then never compete for one interpreter lock. The child dies with the server.
     child = _spawn_worker() if embedded else None
     application = create_app(settings, run_worker=False)
-    options: dict = {"host": host, "port": port, "log_config": None, "access_log": False, "http": "httptools"}
+    # proxy_headers off: uvicorn would otherwise replace the client address by X-Forwarded-For,
+    # and then the Client-Cert header of a trusted proxy would no longer be recognised as such
+    # (or, with a loose FORWARDED_ALLOW_IPS, a client could pose as the proxy).
+    options: dict = {
+        "host": host, "port": port, "log_config": None, "access_log": False, "http": "httptools", "proxy_headers": False,
+    }  # fmt: skip
     if tls_cert or tls_key or tls_ca:
         if not (tls_cert and tls_key and tls_ca):
             _fail("HTTPS needs --tls-cert, --tls-key and --tls-ca together")
