@@ -446,6 +446,56 @@ def results_import(file: Annotated[Path, typer.Argument(help="results as CSV or 
         raise typer.Exit(1)
 
 
+# -- status -----------------------------------------------------------------------------------------
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    metrics_url: Annotated[
+        Optional[list[str]], typer.Option(help="also read request latency from these /metrics URLs (each API process); repeatable")
+    ] = None,
+    metrics_token: Annotated[Optional[str], typer.Option(envvar="EDUKETEN_METRICS_TOKEN", help="bearer token for --metrics-url")] = None,
+) -> None:
+    """What /metrics shows, in the terminal: messages per service and version, queues, outbox."""
+    from eduketen.core.metrics import read_figures, scrape_latency
+
+    platform = _platform()
+    try:
+        with platform.sessions() as session:
+            figures = read_figures(session)
+    finally:
+        platform.engine.dispose()
+    latency = []
+    for url in metrics_url or []:
+        try:
+            latency.extend(scrape_latency(url, metrics_token))
+        except Exception as exc:  # a process that is down: say so, show the rest
+            err.print(f"[yellow]{url}: {type(exc).__name__}[/yellow]")
+    if as_json:
+        print(json.dumps({**figures.as_dict(), "latency": latency}, indent=2))
+        return
+    table = Table("service", "version", "accepted", "processed", "retried", "dead-lettered", "waiting", title="Messages received")
+    for (service_name, version), f in sorted(figures.services.items()):
+        table.add_row(service_name, version, str(f.accepted), str(f.processed), str(f.retried), str(f.dead_lettered), str(f.waiting))
+    console.print(table)
+    queues = Table("queue", "depth", "oldest waiting (s)", title="Queues")
+    for queue in ("inbox", "outbox"):
+        queues.add_row(queue, str(figures.queue_depth[queue]), f"{figures.oldest_age_seconds[queue]:.1f}")
+    console.print(queues)
+    if figures.outbox:
+        out = Table("kind", "status", "count", title="Outgoing messages")
+        for (kind, st), n in sorted(figures.outbox.items()):
+            out.add_row(kind, st, str(n))
+        console.print(out)
+    if latency:
+        lat = Table("process", "method", "route", "requests", "mean ms", "p95 ms (bucket)", title="Request latency")
+        for row in latency:
+            lat.add_row(row["url"], row["method"], row["route"], str(row["count"]), f"{row['mean_ms']:.1f}", row["p95_le_ms"])
+        console.print(lat)
+    console.print(f"audit log: {figures.audit_entries} entries")
+
+
 # -- audit -------------------------------------------------------------------------------------------
 
 

@@ -83,10 +83,15 @@ class Settings(BaseSettings):
     # Files: pupil reports (PDF) made or fetched.
     data_dir: str = "var/data"
 
+    # GET /metrics (Prometheus): with a token set, only ``Authorization: Bearer <token>``; without
+    # one, only direct (not proxied) callers from these networks. Anyone else gets 404.
+    metrics_token: str | None = None
+    metrics_allow: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+
     log_level: str = "INFO"
     log_json: bool = True
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_allow")
     @classmethod
     def _valid_networks(cls, value: list[str]) -> list[str]:
         for item in value:
