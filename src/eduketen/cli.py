@@ -446,6 +446,40 @@ def results_import(file: Annotated[Path, typer.Argument(help="results as CSV or 
         raise typer.Exit(1)
 
 
+# -- backup / restore -------------------------------------------------------------------------------
+
+
+@app.command("backup")
+def backup_command(dest: Annotated[Path, typer.Argument(help="the backup file to write (replaced when it exists)")]) -> None:
+    """Back up the database while eduketen runs: SQLite's online backup, or pg_dump for PostgreSQL."""
+    from eduketen.core.backup import BackupError, backup
+
+    try:
+        info = backup(_settings(), dest)
+    except BackupError as exc:
+        _fail(str(exc))
+    extra = f", schema {info.revision}, {info.inbox_messages} inbox message(s)" if info.kind == "sqlite" else " (pg_dump custom format)"
+    console.print(f"backup written to {info.path}: {info.bytes} bytes{extra}")
+
+
+@app.command("restore")
+def restore_command(
+    source: Annotated[Path, typer.Argument(help="a file written by `eduketen backup`")],
+    yes: Annotated[bool, typer.Option("--yes", help="replace a database that already holds data")] = False,
+) -> None:
+    """Restore a backup into the configured database. Stop the API and worker processes first."""
+    from eduketen.core.backup import BackupError, database_has_data, restore
+
+    settings = _settings()
+    if not yes and database_has_data(settings):
+        _fail("the database already holds data; stop eduketen and give --yes to replace it")
+    try:
+        info = restore(settings, source)
+    except BackupError as exc:
+        _fail(str(exc))
+    console.print(f"restored {source} into the database; run `eduketen db upgrade` if this version is newer")
+
+
 # -- status -----------------------------------------------------------------------------------------
 
 
