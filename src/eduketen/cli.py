@@ -29,6 +29,8 @@ app.add_typer(audit_app, name="audit")
 outbox_app = typer.Typer(help="Outgoing messages: dead letters and redelivery.", no_args_is_help=True)
 las_app = typer.Typer(help="The LAS role: import pupils, send lists and advice, see what happened.", no_args_is_help=True)
 app.add_typer(outbox_app, name="outbox")
+privacy_app = typer.Typer(help="Privacy duties: retention, right of access, erasure.", no_args_is_help=True)
+app.add_typer(privacy_app, name="privacy")
 app.add_typer(las_app, name="las")
 
 console = Console()
@@ -480,6 +482,119 @@ def restore_command(
     console.print(f"restored {source} into the database; run `eduketen db upgrade` if this version is newer")
 
 
+# -- privacy ----------------------------------------------------------------------------------------
+
+
+def _operator() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli:unknown"
+
+
+@privacy_app.command("purge")
+def privacy_purge(
+    keep: Annotated[Optional[int], typer.Option(help="school years kept, the current one included (default EDUKETEN_RETENTION_SCHOOL_YEARS)")] = None,
+    schooljaar: Annotated[Optional[list[str]], typer.Option(help="purge only this old school year; repeatable")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run/--execute", help="only count (default), or delete")] = True,
+) -> None:
+    """Retention: delete the pupil data of school years past the retention period (counts first)."""
+    from eduketen.core.db import unit_of_work
+    from eduketen.core.platform import today_nl
+    from eduketen.privacy import service as privacy
+
+    settings = _settings()
+    years_kept = keep if keep is not None else settings.retention_school_years
+    platform = _platform()
+    try:
+        with unit_of_work(platform.sessions) as session:
+            result = privacy.purge(session, keep=years_kept, today=today_nl(), actor=_operator(), only=schooljaar, dry_run=dry_run)
+    except privacy.PrivacyError as exc:
+        _fail(str(exc))
+    finally:
+        platform.engine.dispose()
+    if not result.dry_run:
+        privacy.remove_files(result.files)
+    if not result.years:
+        console.print(f"nothing to purge: no data older than the {years_kept} most recent school year(s)")
+        return
+    table = Table("table", "rows", title=f"{'would be deleted' if result.dry_run else 'deleted'}: school year(s) {', '.join(result.years)}")
+    for label, n in sorted(result.counts.items()):
+        table.add_row(label, str(n))
+    table.add_row("report files", str(len(result.files)))
+    console.print(table)
+    if result.dry_run:
+        console.print("dry run: nothing deleted; run again with --execute to delete")
+
+
+def _privacy_target(session, school: str):
+    from eduketen.register import service as svc
+
+    return svc.get_school(session, school)
+
+
+@privacy_app.command("export")
+def privacy_export(
+    school: Annotated[str, typer.Option(help="BRIN or school OIN")],
+    eck_id: Annotated[Optional[str], typer.Option("--eck-id")] = None,
+    las_key: Annotated[Optional[str], typer.Option("--las-key")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="write the JSON here (default: stdout)")] = None,
+    purpose: Annotated[str, typer.Option(help="why (recorded in the audit log)")] = "inzageverzoek (AVG art. 15)",
+) -> None:
+    """Right of access: everything stored about one pupil, as JSON. Audited."""
+    from eduketen.core.db import unit_of_work
+    from eduketen.privacy import service as privacy
+
+    platform = _platform()
+    try:
+        with unit_of_work(platform.sessions) as session:
+            data = privacy.export_pupil(
+                session, _privacy_target(session, school), eck_id=eck_id, las_key=las_key, actor=_operator(), purpose=purpose
+            )
+    except ValueError as exc:
+        _fail(str(exc))
+    finally:
+        platform.engine.dispose()
+    text_out = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
+    if out is not None:
+        out.write_text(text_out + "\n", encoding="utf-8")
+        out.chmod(0o600)
+        err.print(f"written to {out}")
+    else:
+        print(text_out)
+
+
+@privacy_app.command("erase")
+def privacy_erase(
+    school: Annotated[str, typer.Option(help="BRIN or school OIN")],
+    eck_id: Annotated[Optional[str], typer.Option("--eck-id")] = None,
+    las_key: Annotated[Optional[str], typer.Option("--las-key")] = None,
+    purpose: Annotated[str, typer.Option(help="why (recorded in the audit log)")] = "verzoek tot verwijdering (AVG art. 17)",
+    yes: Annotated[bool, typer.Option("--yes", help="really delete")] = False,
+    force: Annotated[bool, typer.Option(help="even while messages of the school are still waiting")] = False,
+) -> None:
+    """Erasure: delete everything stored about one pupil, and its report files. Audited."""
+    from eduketen.core.db import unit_of_work
+    from eduketen.privacy import service as privacy
+
+    if not yes:
+        _fail("erasure cannot be undone: give --yes")
+    platform = _platform()
+    try:
+        with unit_of_work(platform.sessions) as session:
+            counts, files = privacy.erase_pupil(
+                session, _privacy_target(session, school), eck_id=eck_id, las_key=las_key, actor=_operator(), purpose=purpose, force=force
+            )
+    except ValueError as exc:
+        _fail(str(exc))
+    finally:
+        platform.engine.dispose()
+    privacy.remove_files(files)
+    console.print("pupil erased: " + ", ".join(f"{label} {n}" for label, n in sorted(counts.items()) if n) + f"; {len(files)} file(s)")
+
+
 # -- status -----------------------------------------------------------------------------------------
 
 
@@ -534,16 +649,54 @@ def status(
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check that no entry of the audit log was changed or removed."""
+def audit_verify(
+    anchor: Annotated[Optional[Path], typer.Option(help="an anchor file written by `eduketen audit anchor` earlier")] = None,
+) -> None:
+    """Check that no entry of the audit log was changed or removed (and, with an anchor, none at the end)."""
+    from eduketen.core import audit
+
+    anchored = None
+    if anchor is not None:
+        try:
+            anchored = json.loads(anchor.read_text())
+        except (OSError, ValueError) as exc:
+            _fail(f"cannot read the anchor {anchor}: {exc}")
+    platform = _platform()
+    try:
+        with platform.sessions() as session:
+            intact, checked, broken = audit.verify(session)
+            problem = audit.verify_anchor(session, anchored) if anchored is not None and intact else None
+    finally:
+        platform.engine.dispose()
+    if not intact:
+        _fail(f"audit log broken at entry {broken} (after {checked} intact entries)")
+    if problem:
+        _fail(f"audit log does not match the anchor: {problem}")
+    console.print(f"audit log intact: {checked} entries" + (f"; matches the anchor of {anchored.get('at')}" if anchored else ""))
+
+
+@audit_app.command("anchor")
+def audit_anchor(
+    out: Annotated[Optional[Path], typer.Option(help="also append the anchor as one JSON line to this file")] = None,
+) -> None:
+    """Print the head of the audit chain (entries, last id, hash). Keep it outside the database."""
     from eduketen.core import audit
 
     platform = _platform()
-    with platform.sessions() as session:
-        intact, checked, broken = audit.verify(session)
-    if not intact:
-        _fail(f"audit log broken at entry {broken} (after {checked} intact entries)")
-    console.print(f"audit log intact: {checked} entries")
+    try:
+        with platform.sessions() as session:
+            intact, checked, broken = audit.verify(session)
+            if not intact:
+                _fail(f"audit log broken at entry {broken}; not anchoring a broken chain")
+            head = audit.anchor(session)
+    finally:
+        platform.engine.dispose()
+    line = json.dumps(head, sort_keys=True)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w") as fh:
+            fh.write(line + "\n")
+    print(line)
 
 
 # -- outbox ---------------------------------------------------------------------------------------

@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     metrics_token: str | None = None
     metrics_allow: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
 
+    # Retention: pupil data of this many school years is kept (the current one included);
+    # `eduketen privacy purge` deletes older years.
+    retention_school_years: int = 2
+
     log_level: str = "INFO"
     log_json: bool = True
 
