@@ -12,12 +12,14 @@ DEMO_DIR ?= var/demo
 DEMO_PORT ?= 8443
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench system-deps demo-deps venv clean help
+.PHONY: demo test bench bench-national reliability system-deps demo-deps venv clean help
 
 help:
 	@echo "make demo   - set up and run eduketen with a synthetic region (DEMO_DIR=$(DEMO_DIR) DEMO_PORT=$(DEMO_PORT))"
 	@echo "make test   - set up and run every test, on SQLite and on a throw-away PostgreSQL"
-	@echo "make bench  - run the benchmarks (JSON figures under bench/results/)"
+	@echo "make bench  - run every benchmark at a small size (JSON under bench/results/, table in docs/benchmarks.md)"
+	@echo "make bench-national - every benchmark at the national size (idle machine, long)"
+	@echo "make reliability - load while API, worker and PostgreSQL are killed; prints lost and duplicated"
 
 # Debian packages: DejaVu fonts for the PDF pupil reports (demo and tests); PostgreSQL server
 # binaries and wrk for the tests and benchmarks; nginx for the TLS-proxy test (deploy/nginx).
@@ -61,6 +63,12 @@ test: system-deps venv
 
 bench: system-deps venv
 	$(BIN)/python bench/run_all.py
+
+bench-national: system-deps venv
+	$(BIN)/python bench/run_all.py --national
+
+reliability: system-deps venv
+	$(BIN)/eduketen reliability --schools 6 --pupils 20 --clients 6 --phase-seconds 5
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -13,6 +13,7 @@ from eduketen.config import Settings
 from eduketen.core.errors import BodyLimitMiddleware, install_handlers, json_response
 from eduketen.core.logging import RequestContextMiddleware
 from eduketen.core.metrics import Metrics, MetricsMiddleware, allowed_scraper
+from eduketen.core.security import AuthFailureLimitMiddleware, SecurityHeadersMiddleware
 from eduketen.core.platform import Platform
 from eduketen.core.worker import pending_count
 
@@ -90,8 +91,13 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         body, content_type = metrics.exposition()
         return Response(body, media_type=content_type)
 
-    # Outermost first: request id on every line, latency, then the body limit.
+    # Outermost first: request id on every line, security headers, latency, the limit on failed
+    # authentication, then the body limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        AuthFailureLimitMiddleware, trusted=platform.trusted, rate=settings.auth_failure_rate, burst=settings.auth_failure_burst
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -226,6 +226,28 @@ def chaintest(
     raise typer.Exit(chaintest_module.main(dir, schools, pupils, timeout, workers))
 
 
+@app.command()
+def reliability(
+    dir: Annotated[Path, typer.Option("--dir", help="working directory (logs)")] = Path("var/reliability"),
+    schools: Annotated[int, typer.Option(help="schools in the region")] = 4,
+    pupils: Annotated[int, typer.Option(help="group-8 pupils per school (results go out for each)")] = 10,
+    clients: Annotated[int, typer.Option(help="concurrent clients posting")] = 4,
+    phase_seconds: Annotated[float, typer.Option(help="seconds between faults")] = 3.0,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Load while the API process, a worker and PostgreSQL are killed and the outbound peer fails;
+    prints acknowledged, processed, duplicated, dead-lettered and lost. Exit 1 unless lost = 0 and
+    duplicated = 0."""
+    from eduketen.simulate import reliability as rel
+
+    result = rel.run(dir, schools=schools, pupils=pupils, clients=clients, phase_seconds=phase_seconds)
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        rel.print_report(result, console)
+    raise typer.Exit(0 if result["ok"] else 1)
+
+
 # -- register ------------------------------------------------------------------------------------
 
 

@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     metrics_token: str | None = None
     metrics_allow: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
 
+    # Failed authentication (401 answers) per client: sustained per second and burst; then 429.
+    # A burst of 0 switches the limit off.
+    auth_failure_rate: float = 5.0
+    auth_failure_burst: int = 200
+
     # Retention: pupil data of this many school years is kept (the current one included);
     # `eduketen privacy purge` deletes older years.
     retention_school_years: int = 2
