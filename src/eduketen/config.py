@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = 12
     outbox_backoff_base_seconds: float = 1.0
     outbox_backoff_max_seconds: float = 300.0
+    # How long a claimed outgoing message stays with its deliverer; a killed one's come back after it.
+    outbox_lease_seconds: float = 120.0
     # Where this installation is reached by peers (report links travel in aanvullendeinfo).
     public_url: str = "https://localhost:8443"
     # Files: pupil reports (PDF) made or fetched.

@@ -121,7 +121,10 @@ class Peer:
     hung: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def serve(self) -> tuple[http.server.ThreadingHTTPServer, int]:
+    def serve(self, cert: Path, key: Path) -> tuple[http.server.ThreadingHTTPServer, int]:
+        """HTTPS on loopback (the register accepts only https:// endpoints)."""
+        import ssl
+
         peer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -160,6 +163,10 @@ class Peer:
                     pass
 
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(cert), str(key))
+        # the handshake happens in the request's own thread, not in the accepting one
+        server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, name="peer", daemon=True).start()
         return server, server.server_address[1]
@@ -207,6 +214,28 @@ def _wait_http(url: str, timeout: float = 30) -> None:
 # -- the run ---------------------------------------------------------------------------------------
 
 
+def _wait_until(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _wait_for(engine, count_sql: str, timeout: float) -> bool:
+    """Until the query counts 0 (a database that is restarting counts as not yet)."""
+
+    def zero() -> bool:
+        try:
+            with engine.connect() as conn:
+                return conn.execute(text(count_sql)).scalar() == 0
+        except Exception:
+            return False
+
+    return _wait_until(zero, timeout)
+
+
 @dataclass
 class Load:
     acknowledged: list[str] = field(default_factory=list)
@@ -233,8 +262,11 @@ def run(workdir: Path, *, schools: int, pupils: int, clients: int, phase_seconds
     headers = {s.oin: {"Client-Cert": encode_client_cert_header(ca.issue_client(s.oin, s.name).der)} for s in region.las_suppliers}
 
     pg = PgCluster(Path(tempfile.mkdtemp(prefix="eduketen-reliability-pg-")))
+    pki = workdir / "pki"
+    ca_file, _ = ca.write(pki, "ca")
     peer = Peer()
-    peer_server, peer_port = peer.serve()
+    peer_server, peer_port = peer.serve(*ca.issue_server(["127.0.0.1"]).write(pki, "peer"))
+    supplier_cert, supplier_key = ca.issue_client(region.toetsaanbieder.oin, region.toetsaanbieder.name).write(pki, "toetsaanbieder")
     processes: list[Proc] = []
     report: dict = {"parameters": {"schools": schools, "pupils_per_school": pupils, "clients": clients, "phase_seconds": phase_seconds}}
     try:
@@ -254,7 +286,7 @@ def run(workdir: Path, *, schools: int, pupils: int, clients: int, phase_seconds
                     if system.kind == "las" and version.version == "1.1.0":
                         register.register_endpoint(
                             session, caller_oin=supplier.oin, mandate_token=m.token, administration_id=school.routing,
-                            namespace=version.namespace, url=f"http://127.0.0.1:{peer_port}/doorstroomtoets/v1.1",
+                            namespace=version.namespace, url=f"https://127.0.0.1:{peer_port}/doorstroomtoets/v1.1",
                             attributes=["LAS"], start=date.today() - timedelta(days=1), end=None,
                         )  # fmt: skip
         engine.dispose()
@@ -275,7 +307,11 @@ def run(workdir: Path, *, schools: int, pupils: int, clients: int, phase_seconds
             "EDUKETEN_OUTBOX_BACKOFF_BASE_SECONDS": "0.2",
             "EDUKETEN_OUTBOX_BACKOFF_MAX_SECONDS": "1",
             "EDUKETEN_OUTBOX_MAX_ATTEMPTS": "1000",
+            "EDUKETEN_OUTBOX_LEASE_SECONDS": "5",
             "EDUKETEN_DATA_DIR": str(workdir / "data"),
+            "EDUKETEN_PEER_CA": str(ca_file),
+            "EDUKETEN_CLIENT_CERT": str(supplier_cert),
+            "EDUKETEN_CLIENT_KEY": str(supplier_key),
             "EDUKETEN_PUBLIC_URL": f"http://127.0.0.1:{api_port}",
         }
         api = Proc("api", ["serve", "--port", str(api_port), "--no-worker", "--no-migrate"], env, workdir / "api.log")
@@ -366,6 +402,8 @@ def run(workdir: Path, *, schools: int, pupils: int, clients: int, phase_seconds
         # -- outbound: results to the LAS while the peer answers 500, then hangs ------------------
         engine = make_engine(url)
         sessions = make_sessionmaker(engine)
+        _wait_for(engine, "SELECT count(*) FROM inbox_message WHERE status IN ('pending','processing')", 120 + 20 * phase_seconds)
+        event("inbound backlog processed")
         inputs = []
         for school in region.schools:
             for p in school.pupils:
@@ -379,34 +417,26 @@ def run(workdir: Path, *, schools: int, pupils: int, clients: int, phase_seconds
             outcome = store_results(session, inputs, public_url=env["EDUKETEN_PUBLIC_URL"])
         results_stored = outcome.stored
         event(f"{results_stored} results imported")
-        time.sleep(phase_seconds)
+        _wait_until(lambda: peer.refused >= 3, 60 + 10 * phase_seconds)
+        time.sleep(phase_seconds / 2)
         peer.mode = "hang"
-        event("peer hangs (no answer)")
-        time.sleep(phase_seconds)
+        event(f"peer hangs (no answer), after {peer.refused} answers 500")
+        _wait_until(lambda: peer.hung >= 2, 60 + 10 * phase_seconds)
         event("SIGKILL worker 2 (during delivery)")
         workers[1].kill()
         time.sleep(0.5)
         workers[1].start()
         time.sleep(phase_seconds / 2)
         peer.mode = "ok"
-        event("peer answers 202 again")
+        event(f"peer answers 202 again, after {peer.hung} hung requests")
 
         # -- settle ---------------------------------------------------------------------------------
-        deadline = time.monotonic() + 120 + 10 * phase_seconds
-        while time.monotonic() < deadline:
-            try:
-                with engine.connect() as conn:
-                    waiting = conn.execute(
-                        text(
-                            "SELECT (SELECT count(*) FROM inbox_message WHERE status IN ('pending','processing')) + "
-                            "(SELECT count(*) FROM outbox_message WHERE status = 'pending')"
-                        )
-                    ).scalar()
-            except Exception:
-                waiting = -1
-            if waiting == 0:
-                break
-            time.sleep(0.5)
+        _wait_for(
+            engine,
+            "SELECT (SELECT count(*) FROM inbox_message WHERE status IN ('pending','processing')) + "
+            "(SELECT count(*) FROM outbox_message WHERE status = 'pending')",
+            120 + 10 * phase_seconds,
+        )
         with engine.connect() as conn:
             times = dict(conn.execute(text("SELECT id_value, times FROM dt_onbekend_advies WHERE id_value LIKE 'rel-%'")).all())
             inbox = dict(conn.execute(text("SELECT status, count(*) FROM inbox_message GROUP BY status")).all())
