@@ -12,7 +12,7 @@ DEMO_DIR ?= var/demo
 DEMO_PORT ?= 8443
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench bench-national reliability system-deps demo-deps venv clean help
+.PHONY: demo test bench bench-national reliability security system-deps demo-deps venv clean help
 
 help:
 	@echo "make demo   - set up and run eduketen with a synthetic region (DEMO_DIR=$(DEMO_DIR) DEMO_PORT=$(DEMO_PORT))"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench  - run every benchmark at a small size (JSON under bench/results/, table in docs/benchmarks.md)"
 	@echo "make bench-national - every benchmark at the national size (idle machine, long)"
 	@echo "make reliability - load while API, worker and PostgreSQL are killed; prints lost and duplicated"
+	@echo "make security - the attack suite over every endpoint; prints attempts made and leaks found"
 
 # Debian packages: DejaVu fonts for the PDF pupil reports (demo and tests); PostgreSQL server
 # binaries and wrk for the tests and benchmarks; nginx for the TLS-proxy test (deploy/nginx).
@@ -66,6 +67,9 @@ bench: system-deps venv
 
 bench-national: system-deps venv
 	$(BIN)/python bench/run_all.py --national
+
+security: system-deps venv
+	$(BIN)/python -m pytest tests/security -q -n 0 -p no:cacheprovider
 
 reliability: system-deps venv
 	$(BIN)/eduketen reliability --schools 6 --pupils 20 --clients 6 --phase-seconds 5

@@ -16,7 +16,8 @@ and deliver the result to the LAS endpoint through the outbox while the peer fir
 then hangs (longer than the outbox timeout), then recovers, and a worker is killed once more.
 
 It prints, per direction: acknowledged, processed, duplicated, dead-lettered and lost. Goal:
-lost = 0 and duplicated = 0. Exit code 1 otherwise.
+lost = 0 and duplicated = 0 (and no answer 500 while something is down: 503 says "try again").
+Exit code 1 otherwise.
 """
 
 from __future__ import annotations
@@ -452,6 +453,7 @@ def run(workdir: Path, *, schools: int, pupils: int, clients: int, phase_seconds
             "dead_lettered": inbox.get("failed", 0),
             "lost": len({r.rsplit("-", 1)[0] for r in acked if r not in times}),
             "refused_while_down": load.refused,
+            "server_errors": sum(n for status, n in load.refused.items() if status >= 500 and status != 503),
             "no_answer_while_down": load.errors,
             "unit": f"messages (each {PER_MESSAGE} pupils)",
         }
@@ -469,7 +471,7 @@ def run(workdir: Path, *, schools: int, pupils: int, clients: int, phase_seconds
         }
         report.update({"events": events, "inbound": inbound, "outbound": outbound})
         report["ok"] = all(d["lost"] == 0 and d["duplicated"] == 0 and d["dead_lettered"] == 0 for d in (inbound, outbound))
-        report["ok"] = report["ok"] and inbound["acknowledged"] > 0 and results_stored > 0
+        report["ok"] = report["ok"] and inbound["acknowledged"] > 0 and results_stored > 0 and inbound["server_errors"] == 0
         return report
     finally:
         for p in processes:
@@ -491,7 +493,8 @@ def print_report(report: dict, console=None) -> None:
     console.print(table)
     console.print("events: " + "; ".join(report["events"]))
     console.print(
-        f"inbound refused while down: {report['inbound']['refused_while_down']}, no answer: {report['inbound']['no_answer_while_down']}; "
+        f"inbound refused while down: {report['inbound']['refused_while_down']} (server errors other than 503: "
+        f"{report['inbound']['server_errors']}), no answer: {report['inbound']['no_answer_while_down']}; "
         f"peer answered 500 {report['outbound']['peer_500_answers']}x, hung {report['outbound']['peer_hung_requests']}x"
     )
     console.print("[green]goal met: lost 0, duplicated 0[/green]" if report["ok"] else "[red]GOAL NOT MET[/red]")
