@@ -20,7 +20,9 @@ def nginx_binary() -> str | None:
 
 
 class Nginx:
-    def __init__(self, *, port: int, upstreams: list[int], server_cert: Path, server_key: Path, clients_ca: Path) -> None:
+    def __init__(
+        self, *, port: int, upstreams: list[int], server_cert: Path, server_key: Path, clients_ca: Path, rate: str | None = None, burst: int | None = None
+    ) -> None:
         self.port = port
         self.dir = Path(tempfile.mkdtemp(prefix="eduketen-nginx-"))
         os.chmod(self.dir, 0o755)  # workers (nobody, when the master runs as root) write temp files here
@@ -32,6 +34,10 @@ class Nginx:
             "/etc/eduketen/tls/clients-ca.pem": str(clients_ca),
             "    server 127.0.0.1:8001;\n    server 127.0.0.1:8002;\n": "".join(f"    server 127.0.0.1:{p};\n" for p in upstreams),
         }
+        if rate is not None:
+            replacements["rate=100r/s;"] = f"rate={rate};"
+        if burst is not None:
+            replacements["burst=500 nodelay;"] = f"burst={burst} nodelay;"
         for old, new in replacements.items():
             if old not in site:
                 raise AssertionError(f"deploy/nginx/eduketen.conf no longer contains {old!r}")

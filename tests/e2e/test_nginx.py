@@ -133,3 +133,29 @@ def test_metrics_are_not_served_through_the_proxy(behind_nginx, ca, region):
     assert r.status_code == 404
     assert health.status_code == 200
     assert health.headers["strict-transport-security"].startswith("max-age=")
+
+
+def test_requests_are_limited_per_client_certificate(server_env, ca, region, tmp_path):
+    """nginx's limit_req per certificate (the deployed file, with a rate a test can reach): one
+    client sending fast gets 429 in JSON, another client is not held up."""
+    pki = tmp_path / "pki"
+    ca_cert, _ = ca.write(pki, "ca")
+    server_cert, server_key = ca.issue_server(["127.0.0.1"]).write(pki, "server")
+    api = ServerProcess(server_env, ["--no-worker", "--no-migrate"], tmp_path / "api.log")
+    api.start()
+    proxy = Nginx(port=free_port(), upstreams=[api.port], server_cert=server_cert, server_key=server_key, clients_ca=ca_cert, rate="1r/m", burst=3)
+    proxy.start()
+    try:
+        fast, calm = region.las_suppliers[0], region.las_suppliers[1]
+        fast_ctx = client_context(ca_cert, *ca.issue_client(fast.oin, fast.name).write(pki, "fast"))
+        calm_ctx = client_context(ca_cert, *ca.issue_client(calm.oin, calm.name).write(pki, "calm"))
+        with _client(fast_ctx) as client:
+            codes = [client.get(f"https://127.0.0.1:{proxy.port}/health").status_code for _ in range(8)]
+            limited = client.get(f"https://127.0.0.1:{proxy.port}/health")
+        assert codes[:4] == [200] * 4 and set(codes[4:]) == {429}, codes
+        assert limited.json()["title"] == "Too many requests" and limited.headers["retry-after"] == "1"
+        with _client(calm_ctx) as client:
+            assert client.get(f"https://127.0.0.1:{proxy.port}/health").status_code == 200
+    finally:
+        proxy.stop()
+        api.stop()
