@@ -672,29 +672,38 @@ def status(
 
 @audit_app.command("verify")
 def audit_verify(
-    anchor: Annotated[Optional[Path], typer.Option(help="an anchor file written by `eduketen audit anchor` earlier")] = None,
+    anchor: Annotated[Optional[Path], typer.Option(help="a file of anchors (one JSON per line) written by `eduketen audit anchor --out`")] = None,
 ) -> None:
     """Check that no entry of the audit log was changed or removed (and, with an anchor, none at the end)."""
     from eduketen.core import audit
 
-    anchored = None
+    anchors: list[dict] = []
     if anchor is not None:
         try:
-            anchored = json.loads(anchor.read_text())
+            anchors = [json.loads(line) for line in anchor.read_text().splitlines() if line.strip()]
         except (OSError, ValueError) as exc:
-            _fail(f"cannot read the anchor {anchor}: {exc}")
+            _fail(f"cannot read the anchor file {anchor}: {exc}")
+        if not anchors:
+            _fail(f"{anchor} holds no anchor")
     platform = _platform()
+    problem = None
     try:
         with platform.sessions() as session:
             intact, checked, broken = audit.verify(session)
-            problem = audit.verify_anchor(session, anchored) if anchored is not None and intact else None
+            if intact:
+                for anchored in anchors:  # every anchor ever taken must still hold
+                    problem = audit.verify_anchor(session, anchored)
+                    if problem:
+                        problem = f"anchor of {anchored.get('at')}: {problem}"
+                        break
     finally:
         platform.engine.dispose()
     if not intact:
         _fail(f"audit log broken at entry {broken} (after {checked} intact entries)")
     if problem:
         _fail(f"audit log does not match the anchor: {problem}")
-    console.print(f"audit log intact: {checked} entries" + (f"; matches the anchor of {anchored.get('at')}" if anchored else ""))
+    suffix = f"; matches {len(anchors)} anchor(s), the last of {anchors[-1].get('at')}" if anchors else ""
+    console.print(f"audit log intact: {checked} entries{suffix}")
 
 
 @audit_app.command("anchor")
@@ -716,7 +725,7 @@ def audit_anchor(
     line = json.dumps(head, sort_keys=True)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("w") as fh:
+        with out.open("a") as fh:
             fh.write(line + "\n")
     print(line)
 
