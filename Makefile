@@ -12,20 +12,25 @@ DEMO_DIR ?= var/demo
 DEMO_PORT ?= 8443
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench system-deps demo-deps venv clean help
+.PHONY: demo test bench bench-national reliability security system-deps demo-deps venv clean help
 
 help:
 	@echo "make demo   - set up and run eduketen with a synthetic region (DEMO_DIR=$(DEMO_DIR) DEMO_PORT=$(DEMO_PORT))"
 	@echo "make test   - set up and run every test, on SQLite and on a throw-away PostgreSQL"
-	@echo "make bench  - run the benchmarks (JSON figures under bench/results/)"
+	@echo "make bench  - run every benchmark at a small size (JSON under bench/results/, table in docs/benchmarks.md)"
+	@echo "make bench-national - every benchmark at the national size (idle machine, long)"
+	@echo "make reliability - load while API, worker and PostgreSQL are killed; prints lost and duplicated"
+	@echo "make security - the attack suite over every endpoint; prints attempts made and leaks found"
 
 # Debian packages: DejaVu fonts for the PDF pupil reports (demo and tests); PostgreSQL server
-# binaries and wrk for the tests and benchmarks. Installed only when missing.
+# binaries and wrk for the tests and benchmarks; nginx for the TLS-proxy test (deploy/nginx).
+# Installed only when missing.
 define ensure_debs
 	@missing=""; \
 	for want in $(1); do case $$want in \
 	  postgresql) command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql";; \
-	  wrk) command -v wrk >/dev/null 2>&1 || missing="$$missing wrk";; \
+	  wrk) command -v wrk >/dev/null 2>&1 || missing="$$missing wrk";;
+	  nginx) command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx";; \
 	  fonts-dejavu-core) [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core";; \
 	esac; done; \
 	if [ -n "$$missing" ]; then \
@@ -36,7 +41,7 @@ define ensure_debs
 endef
 
 system-deps:
-	$(call ensure_debs,fonts-dejavu-core postgresql wrk)
+	$(call ensure_debs,fonts-dejavu-core postgresql wrk nginx)
 
 demo-deps:
 	$(call ensure_debs,fonts-dejavu-core)
@@ -59,6 +64,15 @@ test: system-deps venv
 
 bench: system-deps venv
 	$(BIN)/python bench/run_all.py
+
+bench-national: system-deps venv
+	$(BIN)/python bench/run_all.py --national
+
+security: system-deps venv
+	$(BIN)/python -m pytest tests/security -q -n 0 -p no:cacheprovider
+
+reliability: system-deps venv
+	$(BIN)/eduketen reliability --schools 6 --pupils 20 --clients 6 --phase-seconds 5
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -4,6 +4,7 @@ synthetic region installed through the real migrations and services."""
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 import socket
@@ -180,3 +181,36 @@ def chain(database_url, region, ca, chain_settings):
             chain.cert_header(supplier.oin, supplier.name)
         yield chain
     platform.close()
+
+
+# -- the security suite's summary (tests/security): attempts made and leaks found, summed over every
+# worker's records; here because only this conftest is loaded in the xdist controller.
+
+SECURITY_ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "security"
+
+
+def pytest_sessionstart(session):
+    if not hasattr(session.config, "workerinput") and SECURITY_ARTIFACTS.exists():  # the controller clears old records
+        for old in SECURITY_ARTIFACTS.glob("*.json"):
+            old.unlink()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not SECURITY_ARTIFACTS.exists():
+        return
+    attempts, leaks, by_category = 0, [], {}
+    for path in SECURITY_ARTIFACTS.glob("*.json"):
+        doc = json.loads(path.read_text())
+        for a in doc["attempts"]:
+            attempts += 1
+            by_category[a["category"]] = by_category.get(a["category"], 0) + 1
+            if a["leak"]:
+                leaks.append(f"{a['category']} {a['endpoint']} {a['attack']}: {a['why']}")
+    if not attempts:
+        return
+    terminalreporter.section("security: attempts and leaks")
+    for category, n in sorted(by_category.items()):
+        terminalreporter.write_line(f"  {category}: {n} attempts")
+    terminalreporter.write_line(f"security attempts made: {attempts}, leaks found: {len(leaks)}")
+    for leak in leaks[:50]:
+        terminalreporter.write_line(f"  LEAK {leak}")

@@ -12,6 +12,8 @@ from eduketen import __version__
 from eduketen.config import Settings
 from eduketen.core.errors import BodyLimitMiddleware, install_handlers, json_response
 from eduketen.core.logging import RequestContextMiddleware
+from eduketen.core.metrics import Metrics, MetricsMiddleware, allowed_scraper
+from eduketen.core.security import AuthFailureLimitMiddleware, SecurityHeadersMiddleware
 from eduketen.core.platform import Platform
 from eduketen.core.worker import pending_count
 
@@ -78,7 +80,24 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
             return json_response(503, {"status": "unavailable", "reason": type(exc).__name__})
         return json_response(200, {"status": "ready", "queue_depth": depth, "schema_revision": revision})
 
-    # Outermost first: request id on every line, then the body limit.
+    metrics = Metrics(platform.read_sessions or platform.sessions)
+    app.state.metrics = metrics
+
+    @app.get("/metrics", tags=["operations"], include_in_schema=False)
+    def metrics_endpoint(request: Request) -> Response:
+        """Prometheus text exposition (see docs/deployment.md for who may scrape)."""
+        if not allowed_scraper(request.scope, settings.metrics_token, settings.metrics_allow):
+            return json_response(404, {"status": 404, "title": "Not found"})
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    # Outermost first: request id on every line, security headers, latency, the limit on failed
+    # authentication, then the body limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        AuthFailureLimitMiddleware, trusted=platform.trusted, rate=settings.auth_failure_rate, burst=settings.auth_failure_burst
+    )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -29,6 +29,8 @@ app.add_typer(audit_app, name="audit")
 outbox_app = typer.Typer(help="Outgoing messages: dead letters and redelivery.", no_args_is_help=True)
 las_app = typer.Typer(help="The LAS role: import pupils, send lists and advice, see what happened.", no_args_is_help=True)
 app.add_typer(outbox_app, name="outbox")
+privacy_app = typer.Typer(help="Privacy duties: retention, right of access, erasure.", no_args_is_help=True)
+app.add_typer(privacy_app, name="privacy")
 app.add_typer(las_app, name="las")
 
 console = Console()
@@ -132,7 +134,12 @@ def serve(
     # is started again when it dies on its own.
     child = _spawn_worker() if embedded else None
     application = create_app(settings, run_worker=False)
-    options: dict = {"host": host, "port": port, "log_config": None, "access_log": False, "http": "httptools"}
+    # proxy_headers off: uvicorn would otherwise replace the client address by X-Forwarded-For,
+    # and then the Client-Cert header of a trusted proxy would no longer be recognised as such
+    # (or, with a loose FORWARDED_ALLOW_IPS, a client could pose as the proxy).
+    options: dict = {
+        "host": host, "port": port, "log_config": None, "access_log": False, "http": "httptools", "proxy_headers": False,
+    }  # fmt: skip
     if tls_cert or tls_key or tls_ca:
         if not (tls_cert and tls_key and tls_ca):
             _fail("HTTPS needs --tls-cert, --tls-key and --tls-ca together")
@@ -209,6 +216,28 @@ def chaintest(
     from eduketen.simulate import chaintest as chaintest_module
 
     raise typer.Exit(chaintest_module.main(dir, schools, pupils, timeout, workers))
+
+
+@app.command()
+def reliability(
+    dir: Annotated[Path, typer.Option("--dir", help="working directory (logs)")] = Path("var/reliability"),
+    schools: Annotated[int, typer.Option(help="schools in the region")] = 4,
+    pupils: Annotated[int, typer.Option(help="group-8 pupils per school (results go out for each)")] = 10,
+    clients: Annotated[int, typer.Option(help="concurrent clients posting")] = 4,
+    phase_seconds: Annotated[float, typer.Option(help="seconds between faults")] = 3.0,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Load while the API process, a worker and PostgreSQL are killed and the outbound peer fails;
+    prints acknowledged, processed, duplicated, dead-lettered and lost. Exit 1 unless lost = 0 and
+    duplicated = 0."""
+    from eduketen.simulate import reliability as rel
+
+    result = rel.run(dir, schools=schools, pupils=pupils, clients=clients, phase_seconds=phase_seconds)
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        rel.print_report(result, console)
+    raise typer.Exit(0 if result["ok"] else 1)
 
 
 # -- register ------------------------------------------------------------------------------------
@@ -433,20 +462,264 @@ def results_import(file: Annotated[Path, typer.Argument(help="results as CSV or 
         raise typer.Exit(1)
 
 
+# -- backup / restore -------------------------------------------------------------------------------
+
+
+@app.command("backup")
+def backup_command(dest: Annotated[Path, typer.Argument(help="the backup file to write (replaced when it exists)")]) -> None:
+    """Back up the database while eduketen runs: SQLite's online backup, or pg_dump for PostgreSQL."""
+    from eduketen.core.backup import BackupError, backup
+
+    try:
+        info = backup(_settings(), dest)
+    except BackupError as exc:
+        _fail(str(exc))
+    extra = f", schema {info.revision}, {info.inbox_messages} inbox message(s)" if info.kind == "sqlite" else " (pg_dump custom format)"
+    console.print(f"backup written to {info.path}: {info.bytes} bytes{extra}")
+
+
+@app.command("restore")
+def restore_command(
+    source: Annotated[Path, typer.Argument(help="a file written by `eduketen backup`")],
+    yes: Annotated[bool, typer.Option("--yes", help="replace a database that already holds data")] = False,
+) -> None:
+    """Restore a backup into the configured database. Stop the API and worker processes first."""
+    from eduketen.core.backup import BackupError, database_has_data, restore
+
+    settings = _settings()
+    if not yes and database_has_data(settings):
+        _fail("the database already holds data; stop eduketen and give --yes to replace it")
+    try:
+        info = restore(settings, source)
+    except BackupError as exc:
+        _fail(str(exc))
+    console.print(f"restored {source} into the database; run `eduketen db upgrade` if this version is newer")
+
+
+# -- privacy ----------------------------------------------------------------------------------------
+
+
+def _operator() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli:unknown"
+
+
+@privacy_app.command("purge")
+def privacy_purge(
+    keep: Annotated[Optional[int], typer.Option(help="school years kept, the current one included (default EDUKETEN_RETENTION_SCHOOL_YEARS)")] = None,
+    schooljaar: Annotated[Optional[list[str]], typer.Option(help="purge only this old school year; repeatable")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run/--execute", help="only count (default), or delete")] = True,
+) -> None:
+    """Retention: delete the pupil data of school years past the retention period (counts first)."""
+    from eduketen.core.db import unit_of_work
+    from eduketen.core.platform import today_nl
+    from eduketen.privacy import service as privacy
+
+    settings = _settings()
+    years_kept = keep if keep is not None else settings.retention_school_years
+    platform = _platform()
+    try:
+        with unit_of_work(platform.sessions) as session:
+            result = privacy.purge(session, keep=years_kept, today=today_nl(), actor=_operator(), only=schooljaar, dry_run=dry_run)
+    except privacy.PrivacyError as exc:
+        _fail(str(exc))
+    finally:
+        platform.engine.dispose()
+    if not result.dry_run:
+        privacy.remove_files(result.files)
+    if not result.years:
+        console.print(f"nothing to purge: no data older than the {years_kept} most recent school year(s)")
+        return
+    table = Table("table", "rows", title=f"{'would be deleted' if result.dry_run else 'deleted'}: school year(s) {', '.join(result.years)}")
+    for label, n in sorted(result.counts.items()):
+        table.add_row(label, str(n))
+    table.add_row("report files", str(len(result.files)))
+    console.print(table)
+    if result.dry_run:
+        console.print("dry run: nothing deleted; run again with --execute to delete")
+
+
+def _privacy_target(session, school: str):
+    from eduketen.register import service as svc
+
+    return svc.get_school(session, school)
+
+
+@privacy_app.command("export")
+def privacy_export(
+    school: Annotated[str, typer.Option(help="BRIN or school OIN")],
+    eck_id: Annotated[Optional[str], typer.Option("--eck-id")] = None,
+    las_key: Annotated[Optional[str], typer.Option("--las-key")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="write the JSON here (default: stdout)")] = None,
+    purpose: Annotated[str, typer.Option(help="why (recorded in the audit log)")] = "inzageverzoek (AVG art. 15)",
+) -> None:
+    """Right of access: everything stored about one pupil, as JSON. Audited."""
+    from eduketen.core.db import unit_of_work
+    from eduketen.privacy import service as privacy
+
+    platform = _platform()
+    try:
+        with unit_of_work(platform.sessions) as session:
+            data = privacy.export_pupil(
+                session, _privacy_target(session, school), eck_id=eck_id, las_key=las_key, actor=_operator(), purpose=purpose
+            )
+    except ValueError as exc:
+        _fail(str(exc))
+    finally:
+        platform.engine.dispose()
+    text_out = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
+    if out is not None:
+        out.write_text(text_out + "\n", encoding="utf-8")
+        out.chmod(0o600)
+        err.print(f"written to {out}")
+    else:
+        print(text_out)
+
+
+@privacy_app.command("erase")
+def privacy_erase(
+    school: Annotated[str, typer.Option(help="BRIN or school OIN")],
+    eck_id: Annotated[Optional[str], typer.Option("--eck-id")] = None,
+    las_key: Annotated[Optional[str], typer.Option("--las-key")] = None,
+    purpose: Annotated[str, typer.Option(help="why (recorded in the audit log)")] = "verzoek tot verwijdering (AVG art. 17)",
+    yes: Annotated[bool, typer.Option("--yes", help="really delete")] = False,
+    force: Annotated[bool, typer.Option(help="even while messages of the school are still waiting")] = False,
+) -> None:
+    """Erasure: delete everything stored about one pupil, and its report files. Audited."""
+    from eduketen.core.db import unit_of_work
+    from eduketen.privacy import service as privacy
+
+    if not yes:
+        _fail("erasure cannot be undone: give --yes")
+    platform = _platform()
+    try:
+        with unit_of_work(platform.sessions) as session:
+            counts, files = privacy.erase_pupil(
+                session, _privacy_target(session, school), eck_id=eck_id, las_key=las_key, actor=_operator(), purpose=purpose, force=force
+            )
+    except ValueError as exc:
+        _fail(str(exc))
+    finally:
+        platform.engine.dispose()
+    privacy.remove_files(files)
+    console.print("pupil erased: " + ", ".join(f"{label} {n}" for label, n in sorted(counts.items()) if n) + f"; {len(files)} file(s)")
+
+
+# -- status -----------------------------------------------------------------------------------------
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    metrics_url: Annotated[
+        Optional[list[str]], typer.Option(help="also read request latency from these /metrics URLs (each API process); repeatable")
+    ] = None,
+    metrics_token: Annotated[Optional[str], typer.Option(envvar="EDUKETEN_METRICS_TOKEN", help="bearer token for --metrics-url")] = None,
+) -> None:
+    """What /metrics shows, in the terminal: messages per service and version, queues, outbox."""
+    from eduketen.core.metrics import read_figures, scrape_latency
+
+    platform = _platform()
+    try:
+        with platform.sessions() as session:
+            figures = read_figures(session)
+    finally:
+        platform.engine.dispose()
+    latency = []
+    for url in metrics_url or []:
+        try:
+            latency.extend(scrape_latency(url, metrics_token))
+        except Exception as exc:  # a process that is down: say so, show the rest
+            err.print(f"[yellow]{url}: {type(exc).__name__}[/yellow]")
+    if as_json:
+        print(json.dumps({**figures.as_dict(), "latency": latency}, indent=2))
+        return
+    table = Table("service", "version", "accepted", "processed", "retried", "dead-lettered", "waiting", title="Messages received")
+    for (service_name, version), f in sorted(figures.services.items()):
+        table.add_row(service_name, version, str(f.accepted), str(f.processed), str(f.retried), str(f.dead_lettered), str(f.waiting))
+    console.print(table)
+    queues = Table("queue", "depth", "oldest waiting (s)", title="Queues")
+    for queue in ("inbox", "outbox"):
+        queues.add_row(queue, str(figures.queue_depth[queue]), f"{figures.oldest_age_seconds[queue]:.1f}")
+    console.print(queues)
+    if figures.outbox:
+        out = Table("kind", "status", "count", title="Outgoing messages")
+        for (kind, st), n in sorted(figures.outbox.items()):
+            out.add_row(kind, st, str(n))
+        console.print(out)
+    if latency:
+        lat = Table("process", "method", "route", "requests", "mean ms", "p95 ms (bucket)", title="Request latency")
+        for row in latency:
+            lat.add_row(row["url"], row["method"], row["route"], str(row["count"]), f"{row['mean_ms']:.1f}", row["p95_le_ms"])
+        console.print(lat)
+    console.print(f"audit log: {figures.audit_entries} entries")
+
+
 # -- audit -------------------------------------------------------------------------------------------
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check that no entry of the audit log was changed or removed."""
+def audit_verify(
+    anchor: Annotated[Optional[Path], typer.Option(help="a file of anchors (one JSON per line) written by `eduketen audit anchor --out`")] = None,
+) -> None:
+    """Check that no entry of the audit log was changed or removed (and, with an anchor, none at the end)."""
+    from eduketen.core import audit
+
+    anchors: list[dict] = []
+    if anchor is not None:
+        try:
+            anchors = [json.loads(line) for line in anchor.read_text().splitlines() if line.strip()]
+        except (OSError, ValueError) as exc:
+            _fail(f"cannot read the anchor file {anchor}: {exc}")
+        if not anchors:
+            _fail(f"{anchor} holds no anchor")
+    platform = _platform()
+    problem = None
+    try:
+        with platform.sessions() as session:
+            intact, checked, broken = audit.verify(session)
+            if intact:
+                for anchored in anchors:  # every anchor ever taken must still hold
+                    problem = audit.verify_anchor(session, anchored)
+                    if problem:
+                        problem = f"anchor of {anchored.get('at')}: {problem}"
+                        break
+    finally:
+        platform.engine.dispose()
+    if not intact:
+        _fail(f"audit log broken at entry {broken} (after {checked} intact entries)")
+    if problem:
+        _fail(f"audit log does not match the anchor: {problem}")
+    suffix = f"; matches {len(anchors)} anchor(s), the last of {anchors[-1].get('at')}" if anchors else ""
+    console.print(f"audit log intact: {checked} entries{suffix}")
+
+
+@audit_app.command("anchor")
+def audit_anchor(
+    out: Annotated[Optional[Path], typer.Option(help="also append the anchor as one JSON line to this file")] = None,
+) -> None:
+    """Print the head of the audit chain (entries, last id, hash). Keep it outside the database."""
     from eduketen.core import audit
 
     platform = _platform()
-    with platform.sessions() as session:
-        intact, checked, broken = audit.verify(session)
-    if not intact:
-        _fail(f"audit log broken at entry {broken} (after {checked} intact entries)")
-    console.print(f"audit log intact: {checked} entries")
+    try:
+        with platform.sessions() as session:
+            intact, checked, broken = audit.verify(session)
+            if not intact:
+                _fail(f"audit log broken at entry {broken}; not anchoring a broken chain")
+            head = audit.anchor(session)
+    finally:
+        platform.engine.dispose()
+    line = json.dumps(head, sort_keys=True)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("a") as fh:
+            fh.write(line + "\n")
+    print(line)
 
 
 # -- outbox ---------------------------------------------------------------------------------------

@@ -83,15 +83,31 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = 12
     outbox_backoff_base_seconds: float = 1.0
     outbox_backoff_max_seconds: float = 300.0
+    # How long a claimed outgoing message stays with its deliverer; a killed one's come back after it.
+    outbox_lease_seconds: float = 120.0
     # Where this installation is reached by peers (report links travel in aanvullendeinfo).
     public_url: str = "https://localhost:8443"
     # Files: pupil reports (PDF) made or fetched.
     data_dir: str = "var/data"
 
+    # GET /metrics (Prometheus): with a token set, only ``Authorization: Bearer <token>``; without
+    # one, only direct (not proxied) callers from these networks. Anyone else gets 404.
+    metrics_token: str | None = None
+    metrics_allow: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+
+    # Failed authentication (401 answers) per client: sustained per second and burst; then 429.
+    # A burst of 0 switches the limit off.
+    auth_failure_rate: float = 5.0
+    auth_failure_burst: int = 200
+
+    # Retention: pupil data of this many school years is kept (the current one included);
+    # `eduketen privacy purge` deletes older years.
+    retention_school_years: int = 2
+
     log_level: str = "INFO"
     log_json: bool = True
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_allow")
     @classmethod
     def _valid_networks(cls, value: list[str]) -> list[str]:
         for item in value:

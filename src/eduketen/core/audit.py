@@ -112,3 +112,40 @@ def verify(session: Session) -> tuple[bool, int, int | None]:
         prev = entry.hash
         checked += 1
     return True, checked, None
+
+
+def anchor(session: Session) -> dict:
+    """The chain's head: keep it outside the database (a file elsewhere, a ticket, a mail). An
+    entry removed from the end of the log, which the chain itself cannot show, shows against it."""
+    from sqlalchemy import func
+
+    last = session.execute(select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).first()
+    count = session.scalar(select(func.count()).select_from(AuditEntry))
+    return {
+        "entries": count,
+        "last_id": last.id if last else 0,
+        "head": last.hash if last else GENESIS,
+        "at": utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def verify_anchor(session: Session, anchored: dict) -> str | None:
+    """None when the log still holds the anchored head with as many entries up to it; otherwise
+    what is wrong. Run after ``verify`` (the chain itself)."""
+    from sqlalchemy import func
+
+    try:
+        last_id, head, entries = int(anchored["last_id"]), str(anchored["head"]), int(anchored["entries"])
+    except (KeyError, TypeError, ValueError):
+        return "the anchor is not one written by `eduketen audit anchor`"
+    if last_id == 0:
+        return None
+    entry = session.get(AuditEntry, last_id)
+    if entry is None:
+        return f"entry {last_id}, the head when the anchor was taken, is gone (entries removed from the end)"
+    if entry.hash != head:
+        return f"entry {last_id} no longer has the anchored hash (the log was rewritten)"
+    upto = session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.id <= last_id))
+    if upto != entries:
+        return f"{entries} entries up to {last_id} when anchored, {upto} now"
+    return None

@@ -8,6 +8,8 @@ import traceback
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -60,6 +62,23 @@ def install_handlers(app: FastAPI) -> None:
         # A streamed body passed the limit while a route was reading it (FastAPI would otherwise
         # turn the middleware's signal into "400 There was an error parsing the body").
         return Response(_too_large_body(exc.max_bytes), status_code=413, media_type="application/json")
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(PoolTimeout)
+    async def _store_down(_request: Request, exc: Exception):
+        # The database is restarting or unreachable: a temporary condition, nothing was stored.
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return json_response(
+            503,
+            {
+                "status": 503,
+                "title": "Unavailable",
+                "melding": "Bericht niet verwerkt; probeer het later opnieuw.",
+                "detail": "The database cannot be reached right now; nothing was stored. Try again later.",
+            },
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

@@ -99,6 +99,7 @@ class Platform:
             max_attempts=settings.outbox_max_attempts,
             backoff_base=settings.outbox_backoff_base_seconds,
             backoff_max=settings.outbox_backoff_max_seconds,
+            lease_seconds=settings.outbox_lease_seconds,
         )
         platform = cls(
             settings=settings,

@@ -23,3 +23,17 @@ class RateLimiter:
                 return 0.0
             self._buckets[key] = (tokens, now)
             return (1.0 - tokens) / self.rate if self.rate > 0 else 60.0
+
+    def peek(self, key: str) -> float:
+        """0 when at least one token is left (none is taken); otherwise the seconds until one is."""
+        now = time.monotonic()
+        with self._lock:
+            entry = self._buckets.get(key)
+            if entry is None:
+                return 0.0
+            tokens = min(float(self.burst), entry[0] + (now - entry[1]) * self.rate)
+            if tokens >= 1.0:
+                if tokens >= self.burst:  # full again: forget the client (bounded memory)
+                    del self._buckets[key]
+                return 0.0
+            return (1.0 - tokens) / self.rate if self.rate > 0 else 60.0

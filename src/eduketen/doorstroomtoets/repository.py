@@ -133,3 +133,20 @@ def _last_message(session: Session, school_oin: str, schooljaar: str | None, at:
         "uitkomst": message.outcome,
         "fout": message.last_error,
     }
+
+
+def privacy_tables():
+    """The Doorstroomtoets tables that hold pupil data (eduketen.core.privacy)."""
+    from eduketen.core.privacy import PupilData
+    from eduketen.doorstroomtoets.models import Deelname, LasAdvies, LasResultaat, LasVerzending, OnbekendAdvies, Resultaat
+    from eduketen.doorstroomtoets.models import Schooladvies as Advies
+
+    return [
+        PupilData("doorstroomtoets.deelname", Deelname.__table__, pupil_column="pupil_id", year_column="schooljaar"),
+        PupilData("doorstroomtoets.schooladvies", Advies.__table__, pupil_column="pupil_id", year_column="schooljaar"),
+        PupilData("doorstroomtoets.resultaat", Resultaat.__table__, pupil_column="pupil_id", year_column="schooljaar", file_column="rapport_path"),
+        PupilData("doorstroomtoets.onbekend_advies", OnbekendAdvies.__table__, year_column="schooljaar", school_column="school_id", ref_columns=("id_label", "id_value")),
+        PupilData("las.advies", LasAdvies.__table__, pupil_column="pupil_id", year_column="schooljaar"),
+        PupilData("las.resultaat", LasResultaat.__table__, pupil_column="pupil_id", year_column="schooljaar", file_column="rapport_path"),
+        PupilData("las.verzending", LasVerzending.__table__, year_column="schooljaar"),
+    ]  # fmt: skip

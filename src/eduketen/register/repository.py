@@ -272,3 +272,15 @@ def schools_matching(session: Session, *, name: str | None, oin: str | None, bri
     if brin:
         statement = statement.where(School.brin == brin.upper())
     return list(session.scalars(statement))
+
+
+def privacy_tables():
+    """The register's tables that hold pupil data (eduketen.core.privacy). The pupil row itself
+    comes last: it is removed when no year of data is left."""
+    from eduketen.core.privacy import PupilData
+
+    return [
+        PupilData("register.groepslidmaatschap", GroupMembership.__table__, pupil_column="pupil_id", year_column="schooljaar"),
+        PupilData("register.groep", SchoolGroup.__table__, year_column="schooljaar"),
+        PupilData("register.identiteit", PupilIdentity.__table__, pupil_column="pupil_id"),
+    ]
