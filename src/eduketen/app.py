@@ -69,10 +69,11 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
 
     @app.get("/ready", tags=["operations"])
     def ready(request: Request) -> Response:
-        """The database answers and the schema is migrated; reports the queue depth."""
+        """The database answers and the schema is migrated; reports the queue depth. A read-only
+        session: on SQLite it never waits for the write lock the worker may hold."""
         p: Platform = request.app.state.platform
         try:
-            with p.sessions() as session:
+            with p.read_sessions() as session:
                 session.execute(text("SELECT 1"))
                 depth = pending_count(session)
                 revision = session.execute(text("SELECT version_num FROM alembic_version")).scalar()

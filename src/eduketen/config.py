@@ -61,10 +61,12 @@ class Settings(BaseSettings):
     worker_lease_seconds: float = 60.0
     worker_poll_seconds: float = 0.2
     worker_max_attempts: int = 5
-    # Priority for the API: while messages keep arriving (one within this many seconds) the
-    # worker waits, so 202s are not held up by processing; 0 turns it off. Once the oldest
-    # waiting message is worker_max_lag_seconds old it processes anyway, taking turns.
+    # Priority for the API: while it is busy (worker_yield_arrivals messages or more arrived
+    # within worker_yield_seconds) the worker waits, so 202s are not held up by processing;
+    # worker_yield_seconds 0 turns it off. Once the oldest waiting message is
+    # worker_max_lag_seconds old it processes anyway, taking turns with the API.
     worker_yield_seconds: float = 0.25
+    worker_yield_arrivals: int = 10
     worker_max_lag_seconds: float = 30.0
     # Run the worker inside `eduketen serve` (embedded default).
     embedded_worker: bool = True

@@ -400,20 +400,25 @@ def _arrived(store, seconds_ago: float) -> str:
     return r["id"]
 
 
-def test_worker_waits_while_messages_arrive_and_processes_when_quiet(store):
-    worker = store.worker(yield_seconds=0.5, max_lag_seconds=60)
+def test_worker_waits_while_the_api_is_busy_and_processes_when_quiet(store):
+    worker = store.worker(yield_seconds=0.5, yield_arrivals=3, max_lag_seconds=60)
     assert worker.should_yield() == 0  # nothing waiting
-    _arrived(store, 5)
-    assert worker.should_yield() == 0  # the last message came 5 s ago: quiet, process
+    for _ in range(5):
+        _arrived(store, 5)
+    assert worker.should_yield() == 0  # the last messages came 5 s ago: quiet, process
     _arrived(store, 0)
-    assert worker.should_yield() == 0.5  # one just came: more may follow, keep out of the API's way
-    assert worker.drain() == 2  # an explicit drain does not wait
+    _arrived(store, 0.1)
+    assert worker.should_yield() == 0  # a trickle (2 in the last 0.5 s) is not busy
+    _arrived(store, 0.2)
+    assert worker.should_yield() == 0.5  # 3 in the last 0.5 s: keep out of the API's way
+    assert worker.drain() == 8  # an explicit drain does not wait
 
 
 def test_worker_takes_turns_once_a_message_waited_too_long(store):
-    worker = store.worker(yield_seconds=0.5, max_lag_seconds=10)
+    worker = store.worker(yield_seconds=0.5, yield_arrivals=2, max_lag_seconds=10)
     _arrived(store, 11)  # waited longer than the lag allows
     _arrived(store, 0)  # and messages keep coming
+    _arrived(store, 0)
     turns = [worker.should_yield() for _ in range(4)]
     assert turns == [0.0, 0.5, 0.0, 0.5]  # process, wait, process, wait
 
@@ -425,7 +430,7 @@ def test_yielding_is_off_when_configured_so(store):
 
 
 def test_a_waiting_worker_still_processes_everything_in_the_background(store):
-    worker = store.worker(yield_seconds=0.2, max_lag_seconds=60)
+    worker = store.worker(yield_seconds=0.2, yield_arrivals=2, max_lag_seconds=60)
     worker.start()
     try:
         rows = [row() for _ in range(4)]

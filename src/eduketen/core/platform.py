@@ -80,6 +80,7 @@ class Platform:
             max_attempts=settings.worker_max_attempts,
             read_sessions=read_sessionmaker(engine),
             yield_seconds=settings.worker_yield_seconds,
+            yield_arrivals=settings.worker_yield_arrivals,
             max_lag_seconds=settings.worker_max_lag_seconds,
         )
         quick = writer_engine is not engine

@@ -143,8 +143,10 @@ class Worker(PollingLoop):
         read_sessions: sessionmaker[Session] | None = None,
         txn_seconds: float = 0.05,
         yield_seconds: float = 0.0,
+        yield_arrivals: int = 10,
         max_lag_seconds: float = 30.0,
     ) -> None:
+        self._yield_arrivals = max(1, yield_arrivals)
         self._txn_seconds = txn_seconds
         self._yield_seconds = yield_seconds
         self._max_lag = timedelta(seconds=max_lag_seconds)
@@ -162,21 +164,29 @@ class Worker(PollingLoop):
 
     # -- giving the API priority --------------------------------------------------------------
     def should_yield(self) -> float:
-        """While messages keep arriving (one arrived within ``yield_seconds``), stay out of the
-        way: the API answers its 202s without waiting for the write lock (SQLite) or for CPU
-        taken by processing. Once the oldest waiting message is ``max_lag_seconds`` old, process
-        anyway, taking turns with the API (one round, then one pause), so a long burst delays
-        processing by at most that much and never stops it. 0 (the default) turns this off."""
+        """While the API is busy (at least ``yield_arrivals`` messages arrived within the last
+        ``yield_seconds``), stay out of its way: it answers its 202s without waiting for the
+        write lock (SQLite) or for CPU taken by processing. A trickle of messages does not count
+        as busy. Once the oldest waiting message is ``max_lag_seconds`` old, process anyway,
+        taking turns with the API (one round, then one pause), so a long burst delays processing
+        by at most that much and never stops it. ``yield_seconds`` 0 turns this off."""
         if self._yield_seconds <= 0:
             return 0.0
         now = utcnow()
+        since = now - timedelta(seconds=self._yield_seconds)
         waiting = (InboxMessage.status == "pending", InboxMessage.available_at <= now)
-        with self._read_sessions() as session:  # two lookups at the ends of the claim index
-            newest = session.scalar(select(func.max(InboxMessage.available_at)).where(*waiting))
-            oldest = session.scalar(select(func.min(InboxMessage.available_at)).where(*waiting)) if newest else None
-        if newest is None or (now - newest).total_seconds() >= self._yield_seconds:
+        with self._read_sessions() as session:  # range lookups on the claim index
+            recent = session.scalar(
+                select(func.count()).select_from(InboxMessage).where(*waiting, InboxMessage.available_at > since)
+            )
+            oldest = (
+                session.scalar(select(func.min(InboxMessage.available_at)).where(*waiting))
+                if recent >= self._yield_arrivals
+                else None
+            )
+        if oldest is None:
             self._lagging = False
-            return 0.0  # quiet: process
+            return 0.0  # not busy: process
         if now - oldest < self._max_lag:
             return self._yield_seconds  # busy, and nothing has waited too long: wait
         self._lagging = not self._lagging  # busy and lagging: every other round

@@ -347,7 +347,7 @@ def set_window(body: WindowIn, platform: AdminPlatform) -> dict:
 
 @admin_router.get("/vensters")
 def list_windows(platform: AdminPlatform) -> dict:
-    with platform.sessions() as session:
+    with platform.read_sessions() as session:
         return {
             "vensters": [
                 {"schooljaar": w.schooljaar, "soort": w.soort, "opens": w.opens.isoformat(), "closes": w.closes.isoformat()}
@@ -359,5 +359,5 @@ def list_windows(platform: AdminPlatform) -> dict:
 @admin_router.get("/overzicht")
 def overview(platform: AdminPlatform, schooljaar: str | None = None, school: str | None = None) -> dict:
     """The staff view: per school and school year, counts and the last message. No pupil data."""
-    with platform.sessions() as session:
+    with platform.read_sessions() as session:
         return {"scholen": repository.overview(session, schooljaar=schooljaar, school_oin=school)}

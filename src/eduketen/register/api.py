@@ -72,7 +72,7 @@ def add_school(body: schemas.SchoolIn, platform: AdminPlatform) -> dict:
 
 @router.get("/schools")
 def list_schools(platform: AdminPlatform, limit: Annotated[int, Query(ge=0)] = 1000, offset: Annotated[int, Query(ge=0)] = 0) -> dict:
-    with platform.sessions() as session:
+    with platform.read_sessions() as session:
         return {"schools": [school_out(session, s) for s in repo.schools(session, min(limit, 5000), offset)]}
 
 
@@ -105,7 +105,7 @@ def add_supplier(body: schemas.SupplierIn, platform: AdminPlatform) -> dict:
 
 @router.get("/suppliers")
 def list_suppliers(platform: AdminPlatform) -> dict:
-    with platform.sessions() as session:
+    with platform.read_sessions() as session:
         return {"suppliers": [supplier_out(session, s) for s in repo.suppliers(session)]}
 
 
@@ -126,7 +126,7 @@ def add_service(body: schemas.ServiceIn, platform: AdminPlatform) -> dict:
 
 @router.get("/services")
 def list_services(platform: AdminPlatform) -> dict:
-    with platform.sessions() as session:
+    with platform.read_sessions() as session:
         return {
             "services": [
                 {

@@ -116,7 +116,7 @@ def get_mandates(
     school_oin = _oin("school_oin", _required("school_oin", school_oin))
     namespace = _required("service_version_namespace", service_version_namespace)
     day = _day(reference_date)
-    with platform.sessions() as session:
+    with platform.read_sessions() as session:
         try:
             version, _service = svc.version_for_namespace(session, namespace)
         except svc.RegisterError as exc:
@@ -168,7 +168,7 @@ def get_endpoints(
         except IdentifierError as exc:
             raise ApiError(400, "Bad request", f"routing_id: {exc}") from exc
     day = _day(reference_date)
-    with platform.sessions() as session:
+    with platform.read_sessions() as session:
         school = None
         if school_oin:
             school = repo.school_by_oin(session, _oin("school_oin", school_oin))
@@ -218,7 +218,7 @@ def get_schools(reader: Reader, name: str | None = None, oin: str | None = None,
         raise ApiError(400, "Bad request", "give name, oin or brin: the register is not for bulk reading")
     if oin:
         _oin("oin", oin)
-    with platform.sessions() as session:
+    with platform.read_sessions() as session:
         found = repo.schools_matching(session, name=name, oin=oin, brin=brin, limit=max(1, min(limit, 100)))
         return {"schools": [_school_out(s) for s in found], "_links": {"self": {"href": f"{PREFIX}/schools"}}}
 
@@ -226,7 +226,7 @@ def get_schools(reader: Reader, name: str | None = None, oin: str | None = None,
 @router.get("/services")
 def get_services(reader: Reader, name: str | None = None) -> dict:
     platform, _ = reader
-    with platform.sessions() as session:
+    with platform.read_sessions() as session:
         services: list[Service] = [s for s in repo.services(session) if not name or s.name == name]
         return {
             "services": [
@@ -239,7 +239,7 @@ def get_services(reader: Reader, name: str | None = None) -> dict:
 @router.get("/service-versions")
 def get_service_versions(reader: Reader, namespace: str | None = None, status: str | None = None, service: str | None = None) -> dict:
     platform, _ = reader
-    with platform.sessions() as session:
+    with platform.read_sessions() as session:
         rows: list[tuple[ServiceVersion, Service]] = []
         for s in repo.services(session):
             if service and s.name != service:
