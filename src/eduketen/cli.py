@@ -30,6 +30,8 @@ outbox_app = typer.Typer(help="Outgoing messages: dead letters and redelivery.",
 las_app = typer.Typer(help="The LAS role: import pupils, send lists and advice, see what happened.", no_args_is_help=True)
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(las_app, name="las")
+conformance_app = typer.Typer(help="The conformance suite: run named scenarios against any implementation.", no_args_is_help=True)
+app.add_typer(conformance_app, name="conformance")
 
 console = Console()
 err = Console(stderr=True)
@@ -567,6 +569,79 @@ def las_overview(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
             v = r[soort]
             if v:
                 console.print(f"  {soort}: [{'green' if v['status'] == 'ontvangen' else 'yellow'}]{v['status']}[/] {v['melding']}")
+
+
+# -- conformance ------------------------------------------------------------------------------------------
+
+
+@conformance_app.command("run")
+def conformance_run(
+    url: Annotated[Optional[str], typer.Option(help="base URL of the service version under test, e.g. https://host/doorstroomtoets/v1.1")] = None,
+    cert: Annotated[Optional[Path], typer.Option(help="client certificate of the mandated peer the suite plays (PEM)")] = None,
+    key: Annotated[Optional[Path], typer.Option(help="its private key (PEM)")] = None,
+    service: Annotated[str, typer.Option(help="doorstroomtoets")] = "doorstroomtoets",
+    version: Annotated[str, typer.Option(help="1.0.1 | 1.1.0 | 2026-2027")] = "1.1.0",
+    role: Annotated[str, typer.Option(help="role of the implementation under test: toetsaanbieder | las")] = "toetsaanbieder",
+    ca: Annotated[Optional[Path], typer.Option(help="CA bundle that signed the implementation's server certificate")] = None,
+    manifest: Annotated[Optional[Path], typer.Option(help="a suite manifest (JSON) or the demo.json of `eduketen demo`")] = None,
+    school_oin: Annotated[Optional[str], typer.Option("--school-oin", help="the school (toetsaanbieder role: edu-to)")] = None,
+    routing: Annotated[Optional[str], typer.Option("--edu-from", "--routing", help="routeringskenmerk of the school's administration")] = None,
+    brin: Annotated[Optional[str], typer.Option(help="the school's BRIN (instellingscode)")] = None,
+    other_cert: Annotated[Optional[Path], typer.Option(help="a valid certificate of an organisation the school has NOT mandated")] = None,
+    other_key: Annotated[Optional[Path], typer.Option()] = None,
+    unknown_school_oin: Annotated[Optional[str], typer.Option(help="a well-formed school OIN the implementation does not know")] = None,
+    schooljaar: Annotated[Optional[str], typer.Option(help="default: the newest school year of the version")] = None,
+    admin_url: Annotated[Optional[str], typer.Option(help="eduketen only: its admin API, to observe effects and close windows")] = None,
+    admin_token: Annotated[Optional[str], typer.Option(envvar="EDUKETEN_CONFORMANCE_ADMIN_TOKEN")] = None,
+    pupil: Annotated[Optional[str], typer.Option(help="LAS role: a pupil the LAS knows, LAS-key:<id> or ECK-iD:<id>")] = None,
+    las_oin: Annotated[Optional[str], typer.Option(help="LAS role: the OIN the LAS's client certificate must carry")] = None,
+    report_listen: Annotated[Optional[str], typer.Option(help="LAS role: HOST:PORT where the suite serves GET /leerlingrapport")] = None,
+    report_url: Annotated[Optional[str], typer.Option(help="LAS role: the base URL the LAS is told for reports")] = None,
+    report_cert: Annotated[Optional[Path], typer.Option(help="LAS role: server certificate of the suite's report endpoint")] = None,
+    report_key: Annotated[Optional[Path], typer.Option()] = None,
+    timeout: Annotated[Optional[float], typer.Option(help="seconds to wait for an effect to become observable")] = None,
+    only: Annotated[Optional[list[str]], typer.Option("--scenario", help="run only this scenario (repeatable)")] = None,
+    html: Annotated[Optional[Path], typer.Option(help="write a self-contained HTML report here")] = None,
+    junit: Annotated[Optional[Path], typer.Option(help="write JUnit XML here")] = None,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="write a JSON summary here")] = None,
+) -> None:
+    """Run the named scenarios against an implementation over HTTPS with client certificates.
+    Exit code 0 when every scenario that could run passed, 1 otherwise, 2 when misconfigured."""
+    from eduketen.conformance import service as conformance
+    from eduketen.conformance.target import TargetError, build_target
+
+    try:
+        target = build_target(
+            service=service, version=version, role=role, manifest=manifest, url=url, cert=cert, key=key, ca=ca,
+            school_oin=school_oin, routing=routing, brin=brin, other_cert=other_cert, other_key=other_key,
+            unknown_school_oin=unknown_school_oin, schooljaar=schooljaar, admin_url=admin_url, admin_token=admin_token,
+            pupil_ref=pupil, las_oin=las_oin, report_listen=report_listen, report_url=report_url,
+            report_cert=report_cert, report_key=report_key, timeout=timeout,
+        )  # fmt: skip
+    except (TargetError, KeyError) as exc:
+        err.print(f"[red]cannot run the suite:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    try:
+        result = conformance.run(target, console=console, only=only, html=html, junit=junit, json_path=json_path)
+    except ValueError as exc:
+        err.print(f"[red]cannot run the suite:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@conformance_app.command("scenarios")
+def conformance_scenarios(role: Annotated[Optional[str], typer.Option(help="toetsaanbieder | las")] = None) -> None:
+    """List the scenarios and what each checks."""
+    from eduketen.conformance import service as conformance
+
+    table = Table()
+    table.add_column("role", no_wrap=True)
+    table.add_column("scenario", no_wrap=True)
+    table.add_column("versions")
+    table.add_column("what it checks")
+    for sc in conformance.scenario_list(role):
+        table.add_row(sc.role, sc.name, ", ".join(sc.versions) if sc.versions else "all", sc.description)
+    console.print(table)
 
 
 def main() -> None:  # console script
