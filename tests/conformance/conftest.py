@@ -146,3 +146,49 @@ def toetsaanbieder_target(inst: Installation, version: str = "1.1.0", **override
     )  # fmt: skip
     values.update(overrides)
     return build_target(**values)
+
+
+def start_las(database_url: str, region, ca, tmp: Path) -> Installation:
+    """A LAS installation: the first school's pupils imported, results received, reports fetched
+    through the outbox with its own client certificate."""
+    from eduketen.doorstroomtoets import las
+
+    school = region.schools[0]
+    pki, certs = write_pki(ca, tmp, region, extra={"stranger": ("00000003999999999999", "Onbekende toetsaanbieder")})
+    cert, key = certs[school.las.oin]
+    settings = make_settings(
+        database_url, region, roles=["las"], own_oin=school.las.oin, embedded_worker=True, trusted_proxies=[],
+        register_cache_seconds=0.0, worker_poll_seconds=0.05, data_dir=str(tmp / "data"), log_level="WARNING",
+        client_cert=str(cert), client_key=str(key), peer_ca=str(pki / "ca.crt"),
+        outbox_backoff_base_seconds=0.2, outbox_backoff_max_seconds=1.0,
+    )  # fmt: skip
+    platform = Platform.build(settings)
+    with unit_of_work(platform.sessions) as session:
+        install_region(session, region)
+        rows = ["brin,schooljaar,groep_id,achternaam,roepnaam,eck_id,las_key,geboortedatum,advies"]
+        for p in school.pupils:
+            rows.append(f"{school.brin},2025-2026,{p.groep},{p.achternaam},{p.roepnaam},{p.eck_id or ''},{p.las_key},{p.geboortedatum},{p.advies}")
+        assert not las.import_pupils_csv(session, "\n".join(rows)).rejected
+    switch = Switch(create_app(settings, platform=platform))
+    server = InProcessServer(switch, pki=pki)
+    server.start()
+    return Installation(platform, switch, server, region, pki, certs, ca)
+
+
+def las_target(inst: Installation, **overrides):
+    from eduketen.conformance.target import build_target
+
+    school = inst.region.schools[0]
+    pupil = school.pupils[0]
+    cert, key = inst.certs[inst.region.toetsaanbieder.oin]
+    other_cert, other_key = inst.certs["stranger"]
+    values = dict(
+        service="doorstroomtoets", version="1.1.0", role="las", url=inst.url("v1.1"),
+        cert=cert, key=key, ca=inst.pki / "ca.crt", other_cert=other_cert, other_key=other_key,
+        school_oin=school.oin, routing=school.routing, brin=school.brin,
+        pupil_ref=("LAS-key", pupil.las_key), las_oin=school.las.oin,
+        report_listen=f"127.0.0.1:{free_port()}", report_cert=inst.pki / "server.crt", report_key=inst.pki / "server.key",
+        timeout=20.0,
+    )  # fmt: skip
+    values.update(overrides)
+    return build_target(**values)

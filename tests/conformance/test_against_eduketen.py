@@ -34,3 +34,22 @@ def test_every_toetsaanbieder_scenario_passes_against_eduketen(installation, ver
     # only scenarios that are not part of the version are skipped: eduketen offers everything else
     expected_skips = {"1.0.1": {"schooladviezen-geldig", "onbekende-leerling-advies", "geslacht-niet-bewaard"}, "1.1.0": {"geslacht-niet-bewaard"}, "2026-2027": set()}
     assert skipped == expected_skips[version], _report(result)
+
+
+@pytest.fixture
+def las_installation(database_url, conformance_region, ca, tmp_path):
+    from .conftest import start_las
+
+    inst = start_las(database_url, conformance_region, ca, tmp_path)
+    yield inst
+    stop(inst)
+
+
+def test_every_las_scenario_passes_against_eduketen_and_the_report_is_fetched(las_installation):
+    from .conftest import las_target
+
+    result = run_suite(las_target(las_installation))
+    assert result.ok, _report(result)
+    assert not [o.scenario.name for o in result.outcomes if o.status == "skipped"], _report(result)
+    report = next(o for o in result.outcomes if o.scenario.name == "rapport-ophalen")
+    assert any("got the PDF" in c.what and c.ok for c in report.checks)
