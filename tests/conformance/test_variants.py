@@ -52,7 +52,7 @@ def test_toetsaanbieder_variant_is_caught(toetsaanbieder, variant):
     with pytest.MonkeyPatch.context() as mp:
         activate(variant, toetsaanbieder, mp)
         try:
-            result = run_suite(toetsaanbieder_target(toetsaanbieder, variant.version, timeout=6.0))
+            result = run_suite(toetsaanbieder_target(toetsaanbieder, variant.version, timeout=3.0, window_settle=1))
         finally:
             toetsaanbieder.switch.variant = None
     caught = _caught(result)
@@ -66,7 +66,7 @@ def test_las_variant_is_caught(las_installation, variant):
     with pytest.MonkeyPatch.context() as mp:
         activate(variant, las_installation, mp)
         try:
-            result = run_suite(las_target(las_installation, timeout=6.0))
+            result = run_suite(las_target(las_installation, timeout=4.0))
         finally:
             las_installation.switch.variant = None
     caught = _caught(result)
