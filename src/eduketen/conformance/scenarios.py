@@ -333,7 +333,7 @@ def wrong_identifiers(ctx: Context) -> None:
         ctx.expect(ctx.post(REG, body, params=params), 422, f"{label} refused", path=REG)
 
 
-@scenario("te-groot-bericht", TA, "A body of 10 MB (a real list is at most a few hundred KB) is refused with 413 and a JSON melding, not processed and not a 5xx.")
+@scenario("te-groot-bericht", TA, "A body of 10 MB (a real list is at most a few hundred KB) is refused with 413 and a JSON melding, not a 5xx.")
 def oversized(ctx: Context) -> None:
     import orjson
 
