@@ -20,12 +20,13 @@ help:
 	@echo "make bench  - run the benchmarks (JSON figures under bench/results/)"
 
 # Debian packages: DejaVu fonts for the PDF pupil reports (demo and tests); PostgreSQL server
-# binaries and wrk for the tests and benchmarks. Installed only when missing.
+# binaries and wrk for the tests and benchmarks; curl to replay the conformance suite's repeat lines. Installed only when missing.
 define ensure_debs
 	@missing=""; \
 	for want in $(1); do case $$want in \
 	  postgresql) command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql";; \
 	  wrk) command -v wrk >/dev/null 2>&1 || missing="$$missing wrk";; \
+	  curl) command -v curl >/dev/null 2>&1 || missing="$$missing curl";; \
 	  fonts-dejavu-core) [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core";; \
 	esac; done; \
 	if [ -n "$$missing" ]; then \
@@ -36,7 +37,7 @@ define ensure_debs
 endef
 
 system-deps:
-	$(call ensure_debs,fonts-dejavu-core postgresql wrk)
+	$(call ensure_debs,fonts-dejavu-core postgresql wrk curl)
 
 demo-deps:
 	$(call ensure_debs,fonts-dejavu-core)
