@@ -176,7 +176,7 @@ h1{font-size:1.5rem;margin-bottom:.2rem} .sub{color:#555;margin-top:0}
 .tile b{display:block;font-size:1.6rem}
 table{border-collapse:collapse;width:100%} th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid #e3e3e3;vertical-align:top}
 .passed{color:#1e8e3e;font-weight:600} .failed,.error{color:#d93025;font-weight:600} .skipped{color:#a36a00}
-details{margin:.3rem 0} pre{background:#f6f6f6;padding:.6rem;overflow-x:auto;white-space:pre-wrap;word-break:break-all;font-size:.85rem}
+td code{white-space:nowrap} details{margin:.3rem 0} pre{background:#f6f6f6;padding:.6rem;overflow-x:auto;white-space:pre-wrap;word-break:break-all;font-size:.85rem}
 """
 
 
