@@ -23,14 +23,15 @@ help:
 	@echo "make security - the attack suite over every endpoint; prints attempts made and leaks found"
 
 # Debian packages: DejaVu fonts for the PDF pupil reports (demo and tests); PostgreSQL server
-# binaries and wrk for the tests and benchmarks; nginx for the TLS-proxy test (deploy/nginx).
-# Installed only when missing.
+# binaries and wrk for the tests and benchmarks; nginx for the TLS-proxy test (deploy/nginx);
+# curl to replay the conformance suite's repeat lines. Installed only when missing.
 define ensure_debs
 	@missing=""; \
 	for want in $(1); do case $$want in \
 	  postgresql) command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql";; \
-	  wrk) command -v wrk >/dev/null 2>&1 || missing="$$missing wrk";;
+	  wrk) command -v wrk >/dev/null 2>&1 || missing="$$missing wrk";; \
 	  nginx) command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx";; \
+	  curl) command -v curl >/dev/null 2>&1 || missing="$$missing curl";; \
 	  fonts-dejavu-core) [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core";; \
 	esac; done; \
 	if [ -n "$$missing" ]; then \
@@ -41,7 +42,7 @@ define ensure_debs
 endef
 
 system-deps:
-	$(call ensure_debs,fonts-dejavu-core postgresql wrk nginx)
+	$(call ensure_debs,fonts-dejavu-core postgresql wrk nginx curl)
 
 demo-deps:
 	$(call ensure_debs,fonts-dejavu-core)

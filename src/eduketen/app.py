@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     install_handlers(app)
 
     from eduketen.doorstroomtoets import api as doorstroomtoets_api
+    from eduketen.keurmerk import api as keurmerk_api
     from eduketen.register import api as register_api
     from eduketen.register import osr as register_osr
 
@@ -59,6 +60,8 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         app.include_router(router)
     app.include_router(doorstroomtoets_api.admin_router)
     app.include_router(register_api.router)
+    app.include_router(keurmerk_api.admin_router)
+    app.include_router(keurmerk_api.public_router)
     if "register" in settings.roles:
         app.include_router(register_osr.router)
 

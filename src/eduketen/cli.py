@@ -32,6 +32,10 @@ app.add_typer(outbox_app, name="outbox")
 privacy_app = typer.Typer(help="Privacy duties: retention, right of access, erasure.", no_args_is_help=True)
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(las_app, name="las")
+conformance_app = typer.Typer(help="The conformance suite: run named scenarios against any implementation.", no_args_is_help=True)
+app.add_typer(conformance_app, name="conformance")
+keurmerk_app = typer.Typer(help="The keurmerk register: admission, evidence, qualification, participants.", no_args_is_help=True)
+app.add_typer(keurmerk_app, name="keurmerk")
 
 console = Console()
 err = Console(stderr=True)
@@ -832,6 +836,210 @@ def las_overview(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
             v = r[soort]
             if v:
                 console.print(f"  {soort}: [{'green' if v['status'] == 'ontvangen' else 'yellow'}]{v['status']}[/] {v['melding']}")
+
+
+# -- conformance ------------------------------------------------------------------------------------------
+
+
+@conformance_app.command("run")
+def conformance_run(
+    url: Annotated[Optional[str], typer.Option(help="base URL of the service version under test, e.g. https://host/doorstroomtoets/v1.1")] = None,
+    cert: Annotated[Optional[Path], typer.Option(help="client certificate of the mandated peer the suite plays (PEM)")] = None,
+    key: Annotated[Optional[Path], typer.Option(help="its private key (PEM)")] = None,
+    service: Annotated[str, typer.Option(help="doorstroomtoets")] = "doorstroomtoets",
+    version: Annotated[str, typer.Option(help="1.0.1 | 1.1.0 | 2026-2027")] = "1.1.0",
+    role: Annotated[str, typer.Option(help="role of the implementation under test: toetsaanbieder | las")] = "toetsaanbieder",
+    ca: Annotated[Optional[Path], typer.Option(help="CA bundle that signed the implementation's server certificate")] = None,
+    manifest: Annotated[Optional[Path], typer.Option(help="a suite manifest (JSON) or the demo.json of `eduketen demo`")] = None,
+    school_oin: Annotated[Optional[str], typer.Option("--school-oin", help="the school (toetsaanbieder role: edu-to)")] = None,
+    routing: Annotated[Optional[str], typer.Option("--edu-from", "--routing", help="routeringskenmerk of the school's administration")] = None,
+    brin: Annotated[Optional[str], typer.Option(help="the school's BRIN (instellingscode)")] = None,
+    other_cert: Annotated[Optional[Path], typer.Option(help="a valid certificate of an organisation the school has NOT mandated")] = None,
+    other_key: Annotated[Optional[Path], typer.Option()] = None,
+    unknown_school_oin: Annotated[Optional[str], typer.Option(help="a well-formed school OIN the implementation does not know")] = None,
+    schooljaar: Annotated[Optional[str], typer.Option(help="default: the newest school year of the version")] = None,
+    admin_url: Annotated[Optional[str], typer.Option(help="eduketen only: its admin API, to observe effects and close windows")] = None,
+    admin_token: Annotated[Optional[str], typer.Option(envvar="EDUKETEN_CONFORMANCE_ADMIN_TOKEN")] = None,
+    pupil: Annotated[Optional[str], typer.Option(help="LAS role: a pupil the LAS knows, LAS-key:<id> or ECK-iD:<id>")] = None,
+    las_oin: Annotated[Optional[str], typer.Option(help="LAS role: the OIN the LAS's client certificate must carry")] = None,
+    report_listen: Annotated[Optional[str], typer.Option(help="LAS role: HOST:PORT where the suite serves GET /leerlingrapport")] = None,
+    report_url: Annotated[Optional[str], typer.Option(help="LAS role: the base URL the LAS is told for reports")] = None,
+    report_cert: Annotated[Optional[Path], typer.Option(help="LAS role: server certificate of the suite's report endpoint")] = None,
+    report_key: Annotated[Optional[Path], typer.Option()] = None,
+    timeout: Annotated[Optional[float], typer.Option(help="seconds to wait for an effect to become observable")] = None,
+    only: Annotated[Optional[list[str]], typer.Option("--scenario", help="run only this scenario (repeatable)")] = None,
+    html: Annotated[Optional[Path], typer.Option(help="write a self-contained HTML report here")] = None,
+    junit: Annotated[Optional[Path], typer.Option(help="write JUnit XML here")] = None,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="write a JSON summary here")] = None,
+) -> None:
+    """Run the named scenarios against an implementation over HTTPS with client certificates.
+    Exit code 0 when every scenario that could run passed, 1 otherwise, 2 when misconfigured."""
+    from eduketen.conformance import service as conformance
+    from eduketen.conformance.target import TargetError, build_target
+
+    try:
+        target = build_target(
+            service=service, version=version, role=role, manifest=manifest, url=url, cert=cert, key=key, ca=ca,
+            school_oin=school_oin, routing=routing, brin=brin, other_cert=other_cert, other_key=other_key,
+            unknown_school_oin=unknown_school_oin, schooljaar=schooljaar, admin_url=admin_url, admin_token=admin_token,
+            pupil_ref=pupil, las_oin=las_oin, report_listen=report_listen, report_url=report_url,
+            report_cert=report_cert, report_key=report_key, timeout=timeout,
+        )  # fmt: skip
+    except (TargetError, KeyError) as exc:
+        err.print(f"[red]cannot run the suite:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    try:
+        result = conformance.run(target, console=console, only=only, html=html, junit=junit, json_path=json_path)
+    except ValueError as exc:
+        err.print(f"[red]cannot run the suite:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@conformance_app.command("scenarios")
+def conformance_scenarios(role: Annotated[Optional[str], typer.Option(help="toetsaanbieder | las")] = None) -> None:
+    """List the scenarios and what each checks."""
+    from eduketen.conformance import service as conformance
+
+    table = Table()
+    table.add_column("role", no_wrap=True)
+    table.add_column("scenario", no_wrap=True)
+    table.add_column("versions")
+    table.add_column("what it checks")
+    for sc in conformance.scenario_list(role):
+        table.add_row(sc.role, sc.name, ", ".join(sc.versions) if sc.versions else "all", sc.description)
+    console.print(table)
+
+
+# -- keurmerk ------------------------------------------------------------------------------------------------
+
+
+def _day(value: Optional[str]) -> date:
+    from eduketen.core.platform import today_nl
+
+    if not value:
+        return today_nl()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        _fail(f"date {value!r} must look like 2026-09-01")
+        raise
+
+
+def _print_admission(view: dict) -> None:
+    console.print(
+        f"[bold]admission {view['id']}[/bold] {view['leverancier']['naam']} ({view['leverancier']['oin']}), "
+        f"{view['gegevensdienst']} as {view['rol']}: stage [bold]{view['fase']}[/bold]"
+        + (f", next: {view['volgende_stap']}" if view["volgende_stap"] else " (complete)")
+    )
+    for step in view["stappen"]:
+        console.print(f"  {'✔' if step['afgerond_op'] else '·'} {step['stap']:<24} {step['afgerond_op'] or ''}")
+    for e in view["bewijs"]:
+        console.print(f"  evidence {e['id']}: {view['gegevensdienst']} {e['versie']}, {'sufficient' if e['voldoende'] else 'NOT sufficient'}: {e['oordeel']}", highlight=False)
+    for q in view["kwalificaties"]:
+        console.print(f"  qualified for {q['versie']} on {q['op']} (evidence {q['bewijs']})")
+
+
+@keurmerk_app.command("aanmelden")
+def keurmerk_apply(
+    supplier: Annotated[str, typer.Option(help="supplier OIN")],
+    service: Annotated[str, typer.Option(help="gegevensdienst, e.g. doorstroomtoets")],
+    role: Annotated[str, typer.Option(help="toetsaanbieder | las")],
+    on: Annotated[Optional[str], typer.Option(help="date, default today")] = None,
+) -> None:
+    """Aanmelden: a supplier applies for a gegevensdienst in a role."""
+    from eduketen.keurmerk import service as keurmerk
+
+    view = _write(lambda s: keurmerk.admission_view(s, keurmerk.apply(s, supplier_oin=supplier, service=service, role=role, on=_day(on))))
+    _print_admission(view)
+
+
+@keurmerk_app.command("stap")
+def keurmerk_step(
+    admission: Annotated[int, typer.Argument(help="admission id")],
+    stage: Annotated[str, typer.Argument(help="intake | intentieverklaring | basiskwalificatie | kwalificatie | deelnemersovereenkomst")],
+    on: Annotated[Optional[str], typer.Option(help="date, default today")] = None,
+    note: Annotated[Optional[str], typer.Option()] = None,
+) -> None:
+    """Record a completed admission step (in order)."""
+    from eduketen.keurmerk import service as keurmerk
+
+    view = _write(lambda s: keurmerk.admission_view(s, keurmerk.complete(s, admission, stage=stage, on=_day(on), note=note)))
+    _print_admission(view)
+
+
+@keurmerk_app.command("bewijs")
+def keurmerk_evidence(
+    admission: Annotated[int, typer.Argument(help="admission id")],
+    report: Annotated[Path, typer.Argument(help="the JSON summary of `eduketen conformance run --json`")],
+    junit: Annotated[Optional[Path], typer.Option(help="the JUnit XML of the same run")] = None,
+) -> None:
+    """Attach a conformance report as evidence; says whether it is sufficient to qualify."""
+    from eduketen.keurmerk import service as keurmerk
+
+    try:
+        summary = json.loads(report.read_text(encoding="utf-8"))
+        junit_xml = junit.read_text(encoding="utf-8") if junit else None
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot read the report: {exc}")
+        return
+    evidence = _write(lambda s: keurmerk.add_evidence(s, admission, summary=summary, junit_xml=junit_xml))
+    colour = "green" if evidence.sufficient else "yellow"
+    console.print(f"evidence {evidence.id}: [{colour}]{'sufficient' if evidence.sufficient else 'not sufficient'}[/]: {evidence.verdict}", highlight=False)
+
+
+@keurmerk_app.command("kwalificeer")
+def keurmerk_qualify(
+    admission: Annotated[int, typer.Argument(help="admission id")],
+    version: Annotated[str, typer.Option(help="service version, e.g. 1.1.0")],
+    evidence: Annotated[int, typer.Option(help="id of sufficient evidence for that version")],
+    on: Annotated[Optional[str], typer.Option(help="date, default today")] = None,
+) -> None:
+    """Qualify the supplier for one service version on the strength of its evidence."""
+    from eduketen.keurmerk import repository as keurmerk_repo
+    from eduketen.keurmerk import service as keurmerk
+
+    def go(s):
+        keurmerk.qualify(s, admission, version=version, evidence_id=evidence, on=_day(on))
+        return keurmerk.admission_view(s, keurmerk_repo.admission(s, admission))
+
+    _print_admission(_write(go))
+
+
+@keurmerk_app.command("toon")
+def keurmerk_show(admission: Annotated[Optional[int], typer.Argument(help="admission id; all when left out")] = None) -> None:
+    """Admissions with their steps, evidence and qualifications."""
+    from eduketen.keurmerk import repository as keurmerk_repo
+    from eduketen.keurmerk import service as keurmerk
+
+    platform = _platform()
+    try:
+        with platform.sessions() as session:
+            rows = keurmerk_repo.admissions(session) if admission is None else [keurmerk_repo.admission(session, admission)]
+            if rows == [None]:
+                _fail(f"no admission {admission}")
+            views = [keurmerk.admission_view(session, a) for a in rows]
+    finally:
+        platform.engine.dispose()
+    for view in views:
+        _print_admission(view)
+
+
+@keurmerk_app.command("deelnemers")
+def keurmerk_participants(dienst: Annotated[Optional[str], typer.Option(help="gegevensdienst")] = None) -> None:
+    """The public list (JSON): per gegevensdienst and version, the qualified suppliers."""
+    from eduketen.keurmerk import service as keurmerk
+
+    platform = _platform()
+    try:
+        with platform.sessions() as session:
+            try:
+                listing = keurmerk.public_list(session, dienst)
+            except keurmerk.KeurmerkError as exc:
+                _fail(str(exc))
+    finally:
+        platform.engine.dispose()
+    print(json.dumps(listing, indent=2, ensure_ascii=False))
 
 
 def main() -> None:  # console script

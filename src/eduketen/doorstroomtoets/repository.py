@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from eduketen.core.models import InboxMessage
 from eduketen.doorstroomtoets.models import Deelname, OnbekendAdvies, Schooladvies, Venster
-from eduketen.register.models import School
+from eduketen.register.models import PupilIdentity, School
 
 
 def vensters(session: Session) -> list[Venster]:
@@ -67,6 +67,17 @@ def overview(session: Session, *, schooljaar: str | None = None, school_oin: str
 
     registered = counts(Deelname, Deelname.pupil_id)
     advised = counts(Schooladvies, Schooladvies.pupil_id)
+    # A data-minimisation check, not pupil data: how many registered pupils still have a
+    # geslacht stored (it must stay 0 for 2026-2027 and later).
+    gender_statement = (
+        select(Deelname.school_id, Deelname.schooljaar, func.count())
+        .join(PupilIdentity, PupilIdentity.pupil_id == Deelname.pupil_id)
+        .where(PupilIdentity.geslacht.is_not(None))
+        .group_by(Deelname.school_id, Deelname.schooljaar)
+    )
+    if schooljaar:
+        gender_statement = gender_statement.where(Deelname.schooljaar == schooljaar)
+    with_gender = {(s, y): n for s, y, n in session.execute(gender_statement)}
     unknown_statement = select(
         OnbekendAdvies.school_id, OnbekendAdvies.schooljaar, func.count(), func.sum(OnbekendAdvies.times)
     ).group_by(OnbekendAdvies.school_id, OnbekendAdvies.schooljaar)
@@ -103,6 +114,7 @@ def overview(session: Session, *, schooljaar: str | None = None, school_oin: str
                 "schooljaar": year,
                 "leerlingen_geregistreerd": registered.get((school_id, year), 0),
                 "adviezen_ontvangen": advised.get((school_id, year), 0),
+                "leerlingen_met_geslacht": with_gender.get((school_id, year), 0),
                 "onbekende_leerlingen_genegeerd": n_unknown,
                 "onbekende_adviezen_ontvangen": int(times_unknown or 0),
                 "laatste_bericht": last,

@@ -10,6 +10,7 @@ from alembic.config import Config
 from eduketen.core import models as _core_models  # noqa: F401  (tables register on Base)
 from eduketen.core.db import Base
 from eduketen.doorstroomtoets import models as _dt_models  # noqa: F401
+from eduketen.keurmerk import models as _keurmerk_models  # noqa: F401
 from eduketen.register import models as _register_models  # noqa: F401
 
 target_metadata = Base.metadata

@@ -1,0 +1,384 @@
+"""Deliberately broken variants of eduketen, each a realistic bug, built as small ASGI wrappers
+around the real app or as overrides of one function in the test process (never edits of the
+production code). Each names the scenario that must catch it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from urllib.parse import parse_qsl, urlencode
+
+import orjson
+import pytest
+
+from eduketen.doorstroomtoets import api as dt_api
+from eduketen.register import repository as register_repo
+from eduketen.register import service as register_service
+
+
+# -- ASGI helpers ----------------------------------------------------------------------------------------
+
+
+async def read_body(receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def replay(body: bytes):
+    sent = False
+
+    async def receive():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+async def respond(send, status: int, body: bytes, content_type: str = "application/json") -> None:
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def rewriting(app, rewrite: Callable[[int, bytes], tuple[int, bytes]]):
+    """The real app, with its (status, body) rewritten before it leaves."""
+
+    async def wrapped(scope, receive, send):
+        captured: dict = {"body": b""}
+
+        async def capture(message):
+            if message["type"] == "http.response.start":
+                captured["start"] = message
+            elif message["type"] == "http.response.body":
+                captured["body"] += message.get("body", b"")
+                if not message.get("more_body"):
+                    status, body = rewrite(captured["start"]["status"], captured["body"])
+                    headers = [(k, v) for k, v in captured["start"].get("headers", []) if k.lower() != b"content-length"]
+                    headers.append((b"content-length", str(len(body)).encode()))
+                    await send({**captured["start"], "status": status, "headers": headers})
+                    await send({"type": "http.response.body", "body": body})
+
+        await app(scope, receive, capture)
+
+    return wrapped
+
+
+def query(scope) -> list[tuple[str, str]]:
+    return parse_qsl(scope.get("query_string", b"").decode(), keep_blank_values=True)
+
+
+@dataclass
+class Variant:
+    name: str
+    bug: str  # what is wrong, in a sentence
+    catcher: str  # the scenario that must catch it
+    install: Callable  # (installation, app, monkeypatch) -> the ASGI app to serve (or None: the real app, patched)
+    version: str = "1.1.0"
+    role: str = "toetsaanbieder"
+
+
+# -- toetsaanbieder variants ---------------------------------------------------------------------------------
+
+
+def unknown_pupil_404(inst, app, mp):
+    async def wrapped(scope, receive, send):
+        if scope["method"] == "POST" and scope["path"].endswith("/registreren-schooladviezen"):
+            body = await read_body(receive)
+            params = dict(query(scope))
+            try:
+                entries = orjson.loads(body)["voorlopigSchooladviezen"]
+                with inst.platform.sessions() as session:
+                    school = register_repo.school_by_oin(session, params.get("edu-to", ""))
+                    refs = [dt_api.service.refs_of(e["deelnemerref"]) for e in entries]
+                    found = register_service.find_pupils(session, school.id, refs) if school else []
+                if school is not None and any(p is None for p in found):
+                    return await respond(send, 404, orjson.dumps({"melding": "Leerling niet bekend bij de toetsaanbieder."}))
+            except (ValueError, KeyError, TypeError):
+                pass
+            return await app(scope, replay(body), send)
+        return await app(scope, receive, send)
+
+    return wrapped
+
+
+def required_optional(inst, app, mp):
+    real = dt_api.schema_errors
+    mp.setattr(dt_api, "schema_errors", lambda schema, body, limit=100: [e for e in real(schema, body, limit) if e["fout"] != "verplicht veld ontbreekt"])
+    return None
+
+
+def enum_unchecked(inst, app, mp):
+    real = dt_api.schema_errors
+    mp.setattr(dt_api, "schema_errors", lambda schema, body, limit=100: [e for e in real(schema, body, limit) if "is not one of" not in e["fout"]])
+    return None
+
+
+def broken_json_500(inst, app, mp):
+    async def wrapped(scope, receive, send):
+        if scope["method"] == "POST":
+            body = await read_body(receive)
+            try:
+                orjson.loads(body)
+            except orjson.JSONDecodeError:
+                return await respond(send, 500, b"Internal Server Error", "text/plain")
+            return await app(scope, replay(body), send)
+        return await app(scope, receive, send)
+
+    return wrapped
+
+
+def mandate_ignored(inst, app, mp):
+    """Takes the sender from the administration named in edu-from instead of the certificate: any
+    certificate of the CA may send on behalf of any school."""
+    by_routing = {}
+    for school in inst.region.schools:
+        cert_path, _ = inst.certs[school.las.oin]
+        by_routing[school.routing] = cert_path.read_text()
+
+    async def wrapped(scope, receive, send):
+        routing = dict(query(scope)).get("edu-from")
+        chain = scope.get("extensions", {}).get("tls", {}).get("client_cert_chain")
+        if chain and routing in by_routing:
+            scope = {**scope, "extensions": {**scope["extensions"], "tls": {"client_cert_chain": [by_routing[routing]], "tls_version": None}}}
+        return await app(scope, receive, send)
+
+    return wrapped
+
+
+def wrong_melding(inst, app, mp):
+    def rewrite(status, body):
+        if 400 <= status < 500:
+            try:
+                doc = orjson.loads(body)
+                if isinstance(doc, dict) and "melding" in doc:
+                    doc["melding"] = "Bericht afgekeurd."
+                    return status, orjson.dumps(doc)
+            except orjson.JSONDecodeError:
+                pass
+        return status, body
+
+    return rewriting(app, rewrite)
+
+
+def stores_geslacht(inst, app, mp):
+    mp.setattr(dt_api, "prune", lambda value, shape: value)  # forgot to drop what the version does not define
+    return None
+
+
+def loses_corrected_list(inst, app, mp):
+    """A replay cache keyed on the school and the operation, not on the content: a corrected list
+    sent after a first one is answered 202 and dropped."""
+    seen: set = set()
+
+    async def wrapped(scope, receive, send):
+        if scope["method"] == "POST" and scope["path"].endswith("/registreren"):
+            params = dict(query(scope))
+            key = (scope["path"], params.get("edu-to"), params.get("edu-from"))
+            body = await read_body(receive)
+            if key in seen and b'"deelnemers"' in body:
+                return await respond(send, 202, orjson.dumps({"melding": "Bericht succesvol ontvangen en wordt asynchroon verwerkt."}))
+            ok = {"status": 0}
+
+            async def note(message):
+                if message["type"] == "http.response.start":
+                    ok["status"] = message["status"]
+                await send(message)
+
+            await app(scope, replay(body), note)
+            if ok["status"] == 202:
+                seen.add(key)
+            return
+        return await app(scope, receive, send)
+
+    return wrapped
+
+
+def duplicate_409(inst, app, mp):
+    seen: set = set()
+
+    async def wrapped(scope, receive, send):
+        if scope["method"] == "POST":
+            body = await read_body(receive)
+            key = (scope["path"], scope.get("query_string"), body)
+            if key in seen:
+                return await respond(send, 409, orjson.dumps({"melding": "Dit bericht is al ontvangen."}))
+            seen.add(key)
+            return await app(scope, replay(body), send)
+        return await app(scope, receive, send)
+
+    return wrapped
+
+
+def proxy_html_413(inst, app, mp):
+    """A proxy in front with a 1 MB limit and its default HTML error page."""
+
+    async def wrapped(scope, receive, send):
+        length = dict(scope["headers"]).get(b"content-length")
+        if length and int(length) > 1_000_000:
+            return await respond(send, 413, b"<html><head><title>413 Request Entity Too Large</title></head><body>nginx</body></html>", "text/html")
+        return await app(scope, receive, send)
+
+    return wrapped
+
+
+def content_type_ignored(inst, app, mp):
+    async def wrapped(scope, receive, send):
+        headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"] + [(b"content-type", b"application/json")]
+        return await app({**scope, "headers": headers}, receive, send)
+
+    return wrapped
+
+
+def lenient_identifiers(inst, app, mp):
+    """Reads edu-to/edu-from as 'the first 20 characters', as the unanchored official pattern allows."""
+
+    async def wrapped(scope, receive, send):
+        params = [(k, v[:20] if k in ("edu-to", "edu-from") else v) for k, v in query(scope)]
+        return await app({**scope, "query_string": urlencode(params).encode()}, receive, send)
+
+    return wrapped
+
+
+def unknown_school_404(inst, app, mp):
+    return rewriting(app, lambda status, body: (404, body) if status == 405 else (status, body))
+
+
+def window_ignored(inst, app, mp):
+    mp.setattr(inst.platform.windows, "window", lambda schooljaar, soort: (date(2000, 1, 1), date(2100, 1, 1)))
+    return None
+
+
+def latin1_names(inst, app, mp):
+    """Stores names in a Latin-1 column and refuses what does not fit (Ĳ, Ł, ő, ...)."""
+
+    async def wrapped(scope, receive, send):
+        if scope["method"] == "POST" and scope["path"].endswith("/registreren"):
+            body = await read_body(receive)
+            try:
+                for pupil in orjson.loads(body).get("deelnemers", []):
+                    for name in ("achternaam", "roepnaam", "voorvoegsel"):
+                        (pupil.get(name) or "").encode("latin-1")
+            except UnicodeEncodeError:
+                return await respond(send, 422, orjson.dumps({"melding": "Bericht ontvangen maar heeft ongeldige berichtinhoud.", "toelichting": "ongeldig teken in naam"}))
+            except (ValueError, AttributeError, TypeError):
+                pass
+            return await app(scope, replay(body), send)
+        return await app(scope, receive, send)
+
+    return wrapped
+
+
+def batch_limit_250(inst, app, mp):
+    async def wrapped(scope, receive, send):
+        if scope["method"] == "POST" and scope["path"].endswith("/registreren"):
+            body = await read_body(receive)
+            try:
+                too_many = len(orjson.loads(body).get("deelnemers", [])) > 250
+            except (ValueError, AttributeError, TypeError):
+                too_many = False
+            if too_many:
+                return await respond(send, 422, orjson.dumps({"melding": "Bericht ontvangen maar heeft ongeldige berichtinhoud.", "toelichting": "maximaal 250 deelnemers per bericht"}))
+            return await app(scope, replay(body), send)
+        return await app(scope, receive, send)
+
+    return wrapped
+
+
+def geslacht_still_required(inst, app, mp):
+    async def wrapped(scope, receive, send):
+        if scope["method"] == "POST" and scope["path"].endswith("/2026-2027/registreren"):
+            body = await read_body(receive)
+            try:
+                missing = any("geslacht" not in p["extensie"] for p in orjson.loads(body)["deelnemers"])
+            except (ValueError, KeyError, TypeError):
+                missing = False
+            if missing:
+                return await respond(send, 422, orjson.dumps({"melding": "Bericht ontvangen maar heeft ongeldige berichtinhoud.", "fouten": [{"veld": "geslacht", "fout": "verplicht"}]}))
+            return await app(scope, replay(body), send)
+        return await app(scope, receive, send)
+
+    return wrapped
+
+
+TOETSAANBIEDER_VARIANTS = [
+    Variant("unknown-pupil-404", "answers 404 to advice naming a pupil it never received", "onbekende-leerling-advies", unknown_pupil_404),
+    Variant("required-field-optional", "its validator treats required fields as optional", "verplicht-veld-ontbreekt", required_optional),
+    Variant("enum-unchecked", "its validator does not check enumerations", "enum-fout", enum_unchecked),
+    Variant("broken-json-500", "answers 500 to a body that is not JSON", "json-kapot", broken_json_500),
+    Variant("mandate-ignored", "takes the sender from edu-from, not from the certificate: no mandate check", "afzender-zonder-mandaat", mandate_ignored),
+    Variant("wrong-melding", "answers refusals with its own melding text instead of the specification's", "json-kapot", wrong_melding),
+    Variant("stores-geslacht", "keeps every field it receives, so geslacht is stored in 2026-2027", "geslacht-niet-bewaard", stores_geslacht, version="2026-2027"),
+    Variant("loses-corrected-list", "a replay cache keyed on the school, not the content: a second, corrected list is dropped", "dubbel-bericht", loses_corrected_list),
+    Variant("duplicate-409", "answers 409 to the same message twice", "dubbel-bericht", duplicate_409),
+    Variant("proxy-html-413", "a proxy refuses large bodies with an HTML page, no melding", "te-groot-bericht", proxy_html_413),
+    Variant("content-type-ignored", "parses any body as JSON whatever its Content-Type", "content-type-fout", content_type_ignored),
+    Variant("lenient-identifiers", "reads the first 20 characters of edu-to/edu-from", "identificatie-patroon", lenient_identifiers),
+    Variant("unknown-school-404", "answers 404 instead of 405 for an unknown school", "school-onbekend", unknown_school_404),
+    Variant("window-ignored", "never checks the registration window", "buiten-venster", window_ignored),
+    Variant("latin1-names", "keeps names in Latin-1 and refuses Ĳ, Ł, ő and the like", "nen1888-namen", latin1_names),
+    Variant("batch-limit-250", "refuses lists of more than 250 pupils", "grote-school", batch_limit_250),
+    Variant("geslacht-still-required", "still requires geslacht in 2026-2027", "geslacht", geslacht_still_required, version="2026-2027"),
+]
+
+
+# -- LAS variants ---------------------------------------------------------------------------------------------
+
+
+def las_unknown_routing_404(inst, app, mp):
+    return rewriting(app, lambda status, body: (404, body) if status == 405 else (status, body))
+
+
+def las_mandate_ignored(inst, app, mp):
+    source = inst.platform.register_source
+    real = source.mandated
+
+    async def mandated(school, *, supplier_oin, kind, **kw):
+        decision = await real(school, supplier_oin=supplier_oin, kind=kind, **kw)
+        if kind == "toetssysteem" and not decision.allowed:  # only checks its own (receiver) mandate
+            return type(decision)(True, decision.source)
+        return decision
+
+    mp.setattr(source, "mandated", mandated)
+    return None
+
+
+def las_gives_up_after_204(inst, app, mp):
+    from eduketen.core.outbox import Verdict
+
+    handlers = inst.platform.outbox._handlers
+    real = handlers["las.rapport"]
+
+    def on_report(session, message, response):
+        if response.status == 204:
+            return Verdict("done")  # "no report": never asks again
+        return real(session, message, response)
+
+    mp.setitem(handlers, "las.rapport", on_report)
+    return None
+
+
+def las_broken_json_500(inst, app, mp):
+    return broken_json_500(inst, app, mp)
+
+
+LAS_VARIANTS = [
+    Variant("las-unknown-routing-404", "answers 404 instead of 405 for an administration it does not keep", "resultaat-school-onbekend", las_unknown_routing_404, role="las"),
+    Variant("las-mandate-ignored", "accepts results from a test supplier the school did not mandate", "resultaat-zonder-mandaat", las_mandate_ignored, role="las"),
+    Variant("las-gives-up-after-204", "takes 204 (report not ready) as final and never fetches the report", "rapport-ophalen", las_gives_up_after_204, role="las"),
+    Variant("las-broken-json-500", "answers 500 to a result that is not JSON", "resultaat-ongeldig", las_broken_json_500, role="las"),
+]
+
+
+def activate(variant: Variant, inst, mp: pytest.MonkeyPatch) -> None:
+    wrapped = variant.install(inst, inst.switch.app, mp)
+    inst.switch.variant = wrapped
