@@ -60,6 +60,19 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     if "register" in settings.roles:
         app.include_router(register_osr.router)
 
+    from eduketen.core.oauth import api as oauth_api
+    from eduketen.register import consent_api
+    from eduketen.toetsresultaten import api as results_api
+
+    app.include_router(oauth_api.router)
+    app.include_router(oauth_api.admin_router)
+    app.include_router(consent_api.router)
+    app.include_router(consent_api.admin_router)
+    app.include_router(results_api.v1)
+    app.include_router(results_api.v0)
+    app.include_router(results_api.spec_router)
+    app.include_router(results_api.admin_router)
+
     @app.get("/health", tags=["operations"])
     async def health() -> dict:
         """The process is up."""
@@ -79,6 +92,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         return json_response(200, {"status": "ready", "queue_depth": depth, "schema_revision": revision})
 
     # Outermost first: request id on every line, then the body limit.
+    app.add_middleware(results_api.ApiVersionMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     return app

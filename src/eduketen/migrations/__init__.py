@@ -11,6 +11,9 @@ from eduketen.core import models as _core_models  # noqa: F401  (tables register
 from eduketen.core.db import Base
 from eduketen.doorstroomtoets import models as _dt_models  # noqa: F401
 from eduketen.register import models as _register_models  # noqa: F401
+from eduketen.core.oauth import models as _oauth_models  # noqa: F401
+from eduketen.toetsresultaten import models as _results_models  # noqa: F401
+from eduketen.insight import models as _insight_models  # noqa: F401
 
 target_metadata = Base.metadata
 
