@@ -92,7 +92,7 @@ def make_assertion(client_id: str, key, *, alg: str = "RS256", aud: str | list =
                    jti: str | None = None, kid: str | None = "default") -> str:  # fmt: skip
     now = time.time()
     claims = {"iss": iss or client_id, "sub": sub or client_id, "aud": aud, "iat": int(now + iat_shift),
-              "exp": int(now + exp_in), "jti": jti or str(uuid.uuid4())}  # fmt: skip
+              "exp": int(now + exp_in), "jti": str(uuid.uuid4()) if jti is None else jti}  # fmt: skip
     if nbf_shift is not None:
         claims["nbf"] = int(now + nbf_shift)
     header = {"alg": alg}

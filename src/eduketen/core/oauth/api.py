@@ -144,6 +144,12 @@ def _system_id(session, supplier_oin: str, system: str | None) -> int | None:
 
 
 def add_client(session, body: ClientIn):
+    from eduketen.core.identifiers import IdentifierError, validate_oin
+
+    try:
+        validate_oin(body.supplier_oin)
+    except IdentifierError as exc:
+        raise svc.ClientError(f"supplier_oin: {exc}") from exc
     return svc.register_client(
         session,
         client_id=body.client_id,
