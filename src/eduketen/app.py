@@ -73,6 +73,12 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     app.include_router(results_api.spec_router)
     app.include_router(results_api.admin_router)
 
+    from eduketen.insight import api as insight_api
+    from eduketen.insight.pages import PageHeadersMiddleware
+
+    app.include_router(insight_api.router)
+    app.mount("/insight/static", insight_api.static_files(), name="insight-static")
+
     @app.get("/health", tags=["operations"])
     async def health() -> dict:
         """The process is up."""
@@ -93,6 +99,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
 
     # Outermost first: request id on every line, then the body limit.
     app.add_middleware(results_api.ApiVersionMiddleware)
+    app.add_middleware(PageHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     return app
