@@ -20,13 +20,15 @@ help:
 	@echo "make bench  - run the benchmarks (JSON figures under bench/results/)"
 
 # Debian packages: DejaVu fonts for the PDF pupil reports (demo and tests); PostgreSQL server
-# binaries and wrk for the tests and benchmarks. Installed only when missing.
+# binaries and wrk for the tests and benchmarks; chromium for the browser test of the staff pages
+# (driven by Playwright, which downloads no browser of its own). Installed only when missing.
 define ensure_debs
 	@missing=""; \
 	for want in $(1); do case $$want in \
 	  postgresql) command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql";; \
 	  wrk) command -v wrk >/dev/null 2>&1 || missing="$$missing wrk";; \
-	  fonts-dejavu-core) [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core";; \
+	  fonts-dejavu-core) [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core";;
+	  chromium) [ -x /usr/bin/chromium ] || missing="$$missing chromium";; \
 	esac; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
@@ -36,7 +38,7 @@ define ensure_debs
 endef
 
 system-deps:
-	$(call ensure_debs,fonts-dejavu-core postgresql wrk)
+	$(call ensure_debs,fonts-dejavu-core postgresql wrk chromium)
 
 demo-deps:
 	$(call ensure_debs,fonts-dejavu-core)
