@@ -39,6 +39,7 @@ SCOPE = "eduv.result"
 PREFIX = "/toetsresultaten"
 
 ERRORS = {
+    400: {"model": Problem, "description": "the body cannot be read at all (not UTF-8)"},
     401: {"model": Problem, "description": "no valid access token (from /oauth/token, scope eduv.result)"},
     403: {"model": Problem, "description": "the token lacks eduv.result, or the school's consent for results-api from the "
                                            "caller's system to this system is not in force"},  # fmt: skip

@@ -14,12 +14,15 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import (
+    BeforeValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     StrictFloat,
     StrictInt,
+    WithJsonSchema,
     StringConstraints,
     field_validator,
     model_validator,
@@ -30,15 +33,81 @@ API_VERSIONS = {"v1": "1.0.0", "v0": "0.9.0"}
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
 LongText = Annotated[str, StringConstraints(max_length=2000, pattern=r"^[^\x00]*$")]
 Key = Annotated[str, StringConstraints(min_length=1, max_length=300, pattern=r"^[^\x00]*$")]
-Value = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00]*$")] | StrictInt | StrictFloat
+# Numbers within what every JSON reader keeps exactly (2^53), so a stored value reads back the same.
+SAFE = 2**53
+
+
+def _safe_number(value):
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > SAFE:
+        raise ValueError(f"numbers must lie within -{SAFE} and {SAFE}")
+    return value
+
+
+Value = Annotated[
+    Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00]*$")]
+    | Annotated[StrictInt, Field(ge=-SAFE, le=SAFE)]
+    | Annotated[StrictFloat, Field(ge=-SAFE, le=SAFE)],
+    BeforeValidator(_safe_number),
+]
 
 NAME_FIELDS = {"name", "firstName", "lastName", "givenName", "familyName", "fullName", "displayName",
                "achternaam", "roepnaam", "voornaam", "voorletters", "birthDate", "geboortedatum"}  # fmt: skip
 REFERENCE_LEVELS = ["1F", "2F", "3F", "1S", "2S"]
 
 
+def _number_only(value):
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ValueError("must be a JSON number")
+    return value
+
+
+def _json_integer(value):
+    """A JSON integer: 3 or 3.0 (JSON Schema counts both), never true, "3" or 3.5."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a JSON integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a whole number")
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+
+
+def _date_time_text(value):
+    if not isinstance(value, str | datetime):
+        raise ValueError("must be an RFC 3339 date-time string with its offset, e.g. 2026-04-14T08:30:00Z")
+    return value
+
+
+# A scale bound: a JSON number, kept exact (Decimal).
+Bound = Annotated[
+    Decimal,
+    BeforeValidator(_number_only),
+    Field(allow_inf_nan=False, ge=-SAFE, le=SAFE),
+    PlainSerializer(lambda d: int(d) if d == d.to_integral_value() else float(d), when_used="json"),
+    WithJsonSchema({"type": "number", "minimum": -SAFE, "maximum": SAFE}),
+]
+# A date-time with its offset, given as text (never a number of seconds).
+WireDateTime = Annotated[AwareDatetime, BeforeValidator(_date_time_text)]
+
+
+def _drop_null_defaults(schema: dict, _cls=None) -> None:
+    """Optional fields are left out, never null: the document shows no ``default: null``."""
+    for prop in schema.get("properties", {}).values():
+        if "default" in prop and prop["default"] is None:
+            del prop["default"]
+
+
+def _student_ref_schema(schema: dict, _cls=None) -> None:
+    _drop_null_defaults(schema)
+    schema["anyOf"] = [{"required": ["eckId"]}, {"required": ["userId", "userIdType"]}]
+    schema["dependentRequired"] = {"userId": ["userIdType"], "userIdType": ["userId"]}
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, json_schema_extra=_drop_null_defaults)
 
 
 class SchoolRef(_Strict):
@@ -52,19 +121,19 @@ class Part(_Strict):
     """A part of an assessment definition (Onderdeel, Domein, Subdomein, a subject's section...)."""
 
     id: Text
-    index: int | None = Field(default=None, ge=0, le=10_000)
-    kind: Text | None = None
-    name: Text | None = None
+    index: JsonInt = Field(default=None, ge=0, le=10_000)
+    kind: Text = None
+    name: Text = None
     parts: list[Part] = Field(default_factory=list, max_length=200)
 
 
 class AssessmentDefinition(_Strict):
     id: Text
     name: Text
-    kind: Text | None = None
-    version: Text | None = None
-    url: Annotated[str, StringConstraints(max_length=1000, pattern=r"^[^\x00]*$")] | None = None
-    description: LongText | None = None
+    kind: Text = None
+    version: Text = None
+    url: Annotated[str, StringConstraints(max_length=1000, pattern=r"^[^\x00]*$")] = None
+    description: LongText = None
     parts: list[Part] = Field(default_factory=list, max_length=200)
 
 
@@ -72,9 +141,9 @@ class Assessment(_Strict):
     """One administration of a test (an afname)."""
 
     id: Text
-    assessmentDateTime: AwareDatetime
+    assessmentDateTime: WireDateTime
     assessmentDefinition: AssessmentDefinition
-    additionalInfo: LongText | None = None
+    additionalInfo: LongText = None
 
 
 class NumericScale(_Strict):
@@ -82,9 +151,9 @@ class NumericScale(_Strict):
 
     id: Text
     type: Literal["numeric"]
-    min: Decimal | None = Field(default=None, allow_inf_nan=False, max_digits=20)
-    max: Decimal | None = Field(default=None, allow_inf_nan=False, max_digits=20)
-    decimals: int | None = Field(default=None, ge=0, le=6)
+    min: Bound = None
+    max: Bound = None
+    decimals: JsonInt = Field(default=None, ge=0, le=6)
 
     @model_validator(mode="after")
     def _bounds(self):
@@ -98,7 +167,7 @@ class GradeScale(_Strict):
 
     id: Text
     type: Literal["grade"]
-    decimals: int = Field(default=1, ge=0, le=2)
+    decimals: JsonInt = Field(default=1, ge=0, le=2)
 
 
 class ReferenceLevelScale(_Strict):
@@ -149,9 +218,11 @@ class StudentRef(_Strict):
     """ECK iD (preferred), or a user id in the supplier's or school's scheme with its type
     (e.g. ``nlEduPersonProfileId``, ``LAS-key``). Never a name."""
 
-    eckId: Key | None = None
-    userId: Key | None = None
-    userIdType: Text | None = None
+    model_config = ConfigDict(json_schema_extra=_student_ref_schema)
+
+    eckId: Key = None
+    userId: Key = None
+    userIdType: Text = None
 
     @model_validator(mode="before")
     @classmethod
@@ -175,9 +246,9 @@ class Score(_Strict):
     """A score on the whole assessment (no ``part``) or on one part: its kind (total, detail,
     itemCount, correctCount, raw...), the scale it is on, and its value."""
 
-    id: Text | None = None
+    id: Text = None
     kind: Text
-    part: Text | None = None
+    part: Text = None
     scale: Text
     value: Value
 
@@ -186,39 +257,39 @@ class Result(_Strict):
     """A result derived from scores: an advice, a reference level, a percentile, a grade, pass/fail."""
 
     kind: Text
-    part: Text | None = None
+    part: Text = None
     scale: Text
     value: Value
 
 
 class StudentScoresAndResults(_Strict):
-    id: Text | None = None
+    id: Text = None
     student: StudentRef
-    status: Text | None = Field(default=None, description="e.g. Definitief, Voorlopig")
-    releasedAt: AwareDatetime | None = Field(default=None, description="when the supplier released the result")
-    scoresId: Text | None = None
+    status: Text = Field(default=None, description="e.g. Definitief, Voorlopig")
+    releasedAt: WireDateTime = Field(default=None, description="when the supplier released the result")
+    scoresId: Text = None
     scores: list[Score] = Field(default_factory=list, max_length=500)
     results: list[Result] = Field(default_factory=list, max_length=500)
-    additionalInfo: LongText | None = None
+    additionalInfo: LongText = None
 
 
 class Provenance(_Strict):
     """Where a bundle came from when it was converted from another standard (e.g. Doorstroomtoets)."""
 
     standard: Text
-    agreementVersion: Text | None = None
-    profile: Text | None = None
-    author: Text | None = None
-    createdAt: AwareDatetime | None = None
+    agreementVersion: Text = None
+    profile: Text = None
+    author: Text = None
+    createdAt: WireDateTime = None
 
 
 class AssessmentScoresAndResults(_Strict):
     """``POST /results`` body (v1): one assessment with its scales and the results of 1..n students."""
 
-    schemaVersion: Literal["1.0.0"] | None = None
+    schemaVersion: Literal["1.0.0"] = None
     school: SchoolRef
-    schoolYear: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{4}$")] | None = None
-    provenance: Provenance | None = None
+    schoolYear: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{4}$")] = None
+    provenance: Provenance = None
     assessment: Assessment
     scoreScales: list[ScoreScale] = Field(min_length=1, max_length=50)
     students: list[StudentScoresAndResults] = Field(min_length=1, max_length=1000)
@@ -230,14 +301,16 @@ class AssessmentScoresAndResults(_Strict):
 class StudentScoresAndResultsV0(_Strict):
     """v0 names the student with flat fields (as the Results API draft 0.0.5 did)."""
 
-    id: Text | None = None
-    eckId: Key | None = None
-    userId: Key | None = None
-    userIdType: Text | None = None
-    status: Text | None = None
+    model_config = ConfigDict(json_schema_extra=_student_ref_schema)
+
+    id: Text = None
+    eckId: Key = None
+    userId: Key = None
+    userIdType: Text = None
+    status: Text = None
     scores: list[Score] = Field(default_factory=list, max_length=500)
     results: list[Result] = Field(default_factory=list, max_length=500)
-    additionalInfo: LongText | None = None
+    additionalInfo: LongText = None
 
     @model_validator(mode="before")
     @classmethod
@@ -250,7 +323,7 @@ class StudentScoresAndResultsV0(_Strict):
 
     @model_validator(mode="after")
     def _one_reference(self):
-        StudentRef(eckId=self.eckId, userId=self.userId, userIdType=self.userIdType)
+        StudentRef.model_validate(self.model_dump(include={"eckId", "userId", "userIdType"}, exclude_none=True))
         return self
 
 
@@ -262,22 +335,11 @@ class AssessmentScoresAndResultsV0(_Strict):
 
 
 def upgrade_v0(bundle: AssessmentScoresAndResultsV0) -> AssessmentScoresAndResults:
-    return AssessmentScoresAndResults(
-        school=bundle.school,
-        assessment=bundle.assessment,
-        scoreScales=bundle.scoreScales,
-        students=[
-            StudentScoresAndResults(
-                id=s.id,
-                student=StudentRef(eckId=s.eckId, userId=s.userId, userIdType=s.userIdType),
-                status=s.status,
-                scores=s.scores,
-                results=s.results,
-                additionalInfo=s.additionalInfo,
-            )
-            for s in bundle.students
-        ],
-    )
+    """A v0 bundle in the v1 shape: the flat student fields become the ``student`` object."""
+    data = bundle.model_dump(exclude_none=True)
+    for student in data["students"]:
+        student["student"] = {k: student.pop(k) for k in ("eckId", "userId", "userIdType") if k in student}
+    return AssessmentScoresAndResults.model_validate(data)
 
 
 class Accepted(BaseModel):
@@ -290,7 +352,7 @@ class Accepted(BaseModel):
 class Problem(BaseModel):
     status: int
     title: str
-    detail: str | None = None
+    detail: str = None
 
 
 def _dt(value: datetime | None) -> str | None:
