@@ -66,7 +66,13 @@ def receiving_system_id(session: Session, platform: Platform) -> int | None:
 
 
 def accept_bundle(platform: Platform, principal: Principal, bundle: AssessmentScoresAndResults, api_version: str) -> dict:
-    """Consent, coherence, storage: one transaction. Raises ApiError 403/422."""
+    """Coherence first (no database), then consent and storage in one short transaction: a
+    consent switched off commits before or after it, never half-way. Raises ApiError 403/422."""
+    try:
+        svc.check(bundle)
+        coherent = None
+    except svc.BundleProblems as exc:
+        coherent = exc
     for attempt in range(3):
         try:
             with unit_of_work(platform.sessions) as session:
@@ -81,11 +87,9 @@ def accept_bundle(platform: Platform, principal: Principal, bundle: AssessmentSc
                     )
                 except consent_svc.ConsentRefused as exc:
                     raise ApiError(403, "No consent", exc.message) from exc
-                try:
-                    svc.check(bundle)
-                except svc.BundleProblems as exc:
+                if coherent is not None:  # told only to a sender the school lets in
                     raise ApiError(422, "Invalid bundle", "The bundle does not hold together; nothing was stored.",
-                                   errors=exc.problems) from exc  # fmt: skip
+                                   errors=coherent.problems) from coherent  # fmt: skip
                 stored = svc.store(session, bundle, school_id=school.id, source_system_id=principal.system_id, api_version=api_version)
                 return {"assessment": bundle.assessment.id, "students": len(bundle.students),
                         "created": stored.created, "updated": stored.updated}  # fmt: skip

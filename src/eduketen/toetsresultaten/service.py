@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 import orjson
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from eduketen.core.db import utcnow
@@ -174,8 +175,8 @@ def store(session: Session, bundle: AssessmentScoresAndResults, *, school_id: in
         old = existing.get(key)
         if old is None:
             new_rows.append(
-                StudentResult(assessment_id=row.id, school_id=school_id, student_key_type=key[0], student_key=key[1], document=doc,
-                              released_at=student.releasedAt, revision=1, created_at=now, updated_at=now)  # fmt: skip
+                {"assessment_id": row.id, "school_id": school_id, "student_key_type": key[0], "student_key": key[1], "document": doc,
+                 "released_at": student.releasedAt, "revision": 1, "created_at": now, "updated_at": now}  # fmt: skip
             )
             created += 1
         elif old.document != doc:
@@ -184,7 +185,8 @@ def store(session: Session, bundle: AssessmentScoresAndResults, *, school_id: in
             updated += 1
         else:
             updated += 1
-    session.add_all(new_rows)
+    if new_rows:
+        session.execute(insert(StudentResult), new_rows)
     session.flush()
     return Stored(row.id, created, updated)
 
