@@ -55,6 +55,8 @@ async def token(request: Request):
 
     def run():
         signing = store.signing_key()  # may create the first key: its own transaction, before ours
+        with platform.read_sessions() as session:
+            svc.prefetch_client_keys(session, form, fetcher)  # network before the write transaction
         with unit_of_work(platform.sessions) as session:
             return svc.issue_token(session, form, config=config, signing=signing, fetcher=fetcher)
 

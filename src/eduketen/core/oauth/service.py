@@ -226,6 +226,22 @@ def _purge_seen(session: Session, now: datetime) -> None:
     session.execute(delete(OAuthAssertionSeen).where(OAuthAssertionSeen.expires_at < now))
 
 
+def prefetch_client_keys(session: Session, form: dict[str, str], fetcher: JwksFetcher) -> None:
+    """Warm the JWKS cache for the client named in ``form`` before the token transaction opens,
+    so that no network call is made while it holds the database. Problems are left for
+    ``issue_token`` to report."""
+    client_id = form.get("client_id") or ""
+    client = client_by_id(session, client_id) if _CLIENT_ID_RE.match(client_id) else None
+    if client is None or not client.jwks_uri:
+        return
+    try:
+        header, _ = _unverified(form.get("client_assertion") or "")
+        kid = header.get("kid") if isinstance(header.get("kid"), str) else None
+        fetcher.get(client.jwks_uri, kid)
+    except (ValueError, JwksUnavailable):
+        return
+
+
 def issue_token(session: Session, form: dict[str, str], *, config: OAuthConfig, signing: tuple, fetcher: JwksFetcher) -> dict:
     """Check a client_credentials request with a private_key_jwt assertion; answer an access token
     signed with ``signing`` = (kid, key) (from ``KeyStore.signing_key``, taken before the transaction)."""
