@@ -24,7 +24,8 @@ help:
 
 # Debian packages: DejaVu fonts for the PDF pupil reports (demo and tests); PostgreSQL server
 # binaries and wrk for the tests and benchmarks; nginx for the TLS-proxy test (deploy/nginx);
-# curl to replay the conformance suite's repeat lines. Installed only when missing.
+# curl to replay the conformance suite's repeat lines; chromium for the browser tests of the
+# staff pages (driven by Playwright, which downloads no browser of its own). Installed only when missing.
 define ensure_debs
 	@missing=""; \
 	for want in $(1); do case $$want in \
@@ -33,6 +34,7 @@ define ensure_debs
 	  nginx) command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx";; \
 	  curl) command -v curl >/dev/null 2>&1 || missing="$$missing curl";; \
 	  fonts-dejavu-core) [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core";; \
+	  chromium) [ -x /usr/bin/chromium ] || missing="$$missing chromium";; \
 	esac; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
@@ -42,7 +44,7 @@ define ensure_debs
 endef
 
 system-deps:
-	$(call ensure_debs,fonts-dejavu-core postgresql wrk nginx curl)
+	$(call ensure_debs,fonts-dejavu-core postgresql wrk nginx curl chromium)
 
 demo-deps:
 	$(call ensure_debs,fonts-dejavu-core)

@@ -65,6 +65,25 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     if "register" in settings.roles:
         app.include_router(register_osr.router)
 
+    from eduketen.core.oauth import api as oauth_api
+    from eduketen.register import consent_api
+    from eduketen.toetsresultaten import api as results_api
+
+    app.include_router(oauth_api.router)
+    app.include_router(oauth_api.admin_router)
+    app.include_router(consent_api.router)
+    app.include_router(consent_api.admin_router)
+    app.include_router(results_api.v1)
+    app.include_router(results_api.v0)
+    app.include_router(results_api.spec_router)
+    app.include_router(results_api.admin_router)
+
+    from eduketen.insight import api as insight_api
+    from eduketen.insight.pages import PageHeadersMiddleware
+
+    app.include_router(insight_api.router)
+    app.mount("/insight/static", insight_api.static_files(), name="insight-static")
+
     @app.get("/health", tags=["operations"])
     async def health() -> dict:
         """The process is up."""
@@ -96,7 +115,9 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         return Response(body, media_type=content_type)
 
     # Outermost first: request id on every line, security headers, latency, the limit on failed
-    # authentication, then the body limit.
+    # authentication, the body limit, then the pages' headers and the results API's version.
+    app.add_middleware(results_api.ApiVersionMiddleware)
+    app.add_middleware(PageHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         AuthFailureLimitMiddleware, trusted=platform.trusted, rate=settings.auth_failure_rate, burst=settings.auth_failure_burst

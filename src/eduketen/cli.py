@@ -36,6 +36,12 @@ conformance_app = typer.Typer(help="The conformance suite: run named scenarios a
 app.add_typer(conformance_app, name="conformance")
 keurmerk_app = typer.Typer(help="The keurmerk register: admission, evidence, qualification, participants.", no_args_is_help=True)
 app.add_typer(keurmerk_app, name="keurmerk")
+oauth_app = typer.Typer(help="OAuth (Edu-V M2M): clients, signing keys, client assertions.", no_args_is_help=True)
+consent_app = typer.Typer(help="Consent (regie op gegevens): which data flows between which systems.", no_args_is_help=True)
+staff_app = typer.Typer(help="Staff accounts of the pages under /insight.", no_args_is_help=True)
+app.add_typer(oauth_app, name="oauth")
+app.add_typer(consent_app, name="consent")
+app.add_typer(staff_app, name="staff")
 
 console = Console()
 err = Console(stderr=True)
@@ -1040,6 +1046,133 @@ def keurmerk_participants(dienst: Annotated[Optional[str], typer.Option(help="ge
     finally:
         platform.engine.dispose()
     print(json.dumps(listing, indent=2, ensure_ascii=False))
+
+
+# -- oauth, consent, staff -------------------------------------------------------------------------
+
+
+@oauth_app.command("client-add")
+def oauth_client_add(
+    client_id: Annotated[str, typer.Option()],
+    supplier: Annotated[str, typer.Option(help="supplier OIN")],
+    scopes: Annotated[str, typer.Option(help="space separated, e.g. 'eduv.result eduv.consent'")],
+    system: Annotated[Optional[str], typer.Option(help="the supplier's system in the register")] = None,
+    jwks_uri: Annotated[Optional[str], typer.Option(help="where the client publishes its public keys (https)")] = None,
+    jwks_file: Annotated[Optional[Path], typer.Option(help="a JWKS file with the public keys (instead of --jwks-uri)")] = None,
+    name: str = "",
+) -> None:
+    """Register an OAuth client (one per application of a supplier)."""
+    from eduketen.core.oauth.api import ClientIn, add_client
+    from eduketen.core.oauth.service import client_out
+
+    jwks = json.loads(jwks_file.read_text()) if jwks_file else None
+    body = ClientIn(client_id=client_id, supplier_oin=supplier, name=name, system=system, scopes=scopes.split(), jwks_uri=jwks_uri, jwks=jwks)
+    print(json.dumps(_write(lambda s: client_out(add_client(s, body))), indent=2))
+
+
+@oauth_app.command("clients")
+def oauth_clients() -> None:
+    from eduketen.core.oauth.service import client_out, clients
+
+    print(json.dumps(_write(lambda s: [client_out(c) for c in clients(s)]), indent=2))
+
+
+@oauth_app.command("rotate-keys")
+def oauth_rotate() -> None:
+    """Publish a new signing key now; it starts signing after EDUKETEN_OAUTH_KEY_PUBLISH_SECONDS."""
+    from eduketen.core.oauth import keys
+
+    settings = _settings()
+
+    def run(session):
+        keys.prune(session, token_seconds=settings.oauth_token_seconds, leeway=settings.oauth_leeway_seconds)
+        row = keys.rotate(session, publish_seconds=settings.oauth_key_publish_seconds)
+        return {"kid": row.kid, "signs_from": row.signs_from.isoformat()}
+
+    print(json.dumps(_write(run)))
+
+
+@oauth_app.command("assertion")
+def oauth_assertion(
+    client_id: Annotated[str, typer.Option()],
+    key: Annotated[Path, typer.Option(help="the client's private key as a JWK (JSON) file")],
+    audience: Annotated[str, typer.Option(help="the token endpoint, e.g. https://127.0.0.1:8443/oauth/token")],
+    seconds: int = 120,
+) -> None:
+    """Print a private_key_jwt client assertion (for trying the token endpoint with curl)."""
+    import time
+    import uuid
+
+    from joserfc import jwt
+    from joserfc.jwk import JWKRegistry
+
+    jwk = JWKRegistry.import_key(json.loads(key.read_text()))
+    alg = jwk.get("alg") or ("ES256" if jwk.key_type == "EC" else "RS256")
+    now = int(time.time())
+    claims = {"iss": client_id, "sub": client_id, "aud": audience, "iat": now, "exp": now + seconds, "jti": str(uuid.uuid4())}
+    print(jwt.encode({"alg": alg, "kid": jwk.kid}, claims, jwk, algorithms=[alg]))
+
+
+@consent_app.command("list")
+def consent_list(school: Optional[str] = None) -> None:
+    from eduketen.register import consent
+    from eduketen.register import service as register
+
+    def run(s):
+        school_id = register.get_school(s, school).id if school else None
+        return [consent.relation_out(r) for r in consent.relations(s, school_id=school_id)]
+
+    print(json.dumps(_write(run), indent=2, ensure_ascii=False))
+
+
+@consent_app.command("set")
+def consent_set(
+    school: Annotated[str, typer.Option(help="BRIN or OIN")],
+    api: Annotated[str, typer.Option(help="results-api, progress-api, students-api, ...")],
+    source_supplier: Annotated[str, typer.Option(help="OIN of the source system's supplier")],
+    source_system: Annotated[str, typer.Option()],
+    receiver_supplier: Annotated[str, typer.Option(help="OIN of the receiving system's supplier")],
+    receiver_system: Annotated[str, typer.Option()],
+    state: Annotated[str, typer.Option(help="requested | active | confirmed (active and confirmed) | revoked")] = "confirmed",
+) -> None:
+    """Set a consent as the school's administrator would (recorded with actor 'cli')."""
+    from eduketen.register import consent
+    from eduketen.register import service as register
+
+    def run(s):
+        c = consent.request(s, school=register.get_school(s, school), api=api,
+                            source=register.get_system(s, register.get_supplier(s, source_supplier), source_system),
+                            receiver=register.get_system(s, register.get_supplier(s, receiver_supplier), receiver_system), actor="cli")  # fmt: skip
+        if state in ("active", "confirmed"):
+            consent.activate(s, c, actor="cli")
+        if state == "confirmed":
+            consent.confirm(s, c, actor="cli")
+        if state == "revoked":
+            consent.revoke(s, c, actor="cli")
+        return {"id": c.id, "state": consent.state(c)}
+
+    print(json.dumps(_write(run)))
+
+
+@staff_app.command("add")
+def staff_add(
+    username: Annotated[str, typer.Option()],
+    role: Annotated[str, typer.Option(help="school-administrator | mentor | quality | platform-admin")],
+    school: Annotated[Optional[str], typer.Option(help="BRIN or OIN (school roles)")] = None,
+    name: str = "",
+) -> None:
+    """Add a staff account; the password is asked for (at least 12 characters)."""
+    from eduketen.insight.security import create_account
+    from eduketen.register import service as register
+
+    password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+
+    def run(s):
+        school_id = register.get_school(s, school).id if school else None
+        account = create_account(s, username=username, password=password, role=role, display_name=name, school_id=school_id)
+        return {"username": account.username, "role": account.role}
+
+    print(json.dumps(_write(run)))
 
 
 def main() -> None:  # console script

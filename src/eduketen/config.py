@@ -106,6 +106,31 @@ class Settings(BaseSettings):
     # `eduketen privacy purge` deletes older years.
     retention_school_years: int = 2
 
+    # OAuth2 (Edu-V M2M profile): this installation's authorization server and resource servers.
+    # The issuer (``iss`` of our access tokens) and the audience client assertions must name;
+    # both default to ``public_url``. The token endpoint is ``<issuer>/oauth/token``.
+    oauth_issuer: str | None = None
+    # Audience of the access tokens our resource endpoints accept (``aud``); default ``public_url``.
+    oauth_resource_audience: str | None = None
+    oauth_token_seconds: int = 300  # lifetime of an access token
+    oauth_assertion_max_seconds: int = 300  # longest exp - iat of a client assertion
+    oauth_leeway_seconds: int = 30  # clock skew tolerated on exp/nbf/iat
+    # A new signing key is published this long before it signs (so caches of our JWKS have it).
+    oauth_key_publish_seconds: int = 300
+    # JWKS of clients (jwks_uri) and of an external authorization server: cache and fetch limits.
+    oauth_jwks_cache_seconds: float = 300.0
+    oauth_jwks_refetch_seconds: float = 10.0  # an unknown kid refetches at most this often
+    oauth_jwks_timeout_seconds: float = 3.0
+    oauth_jwks_ca: str | None = None  # CA bundle for jwks_uri servers (default: system store)
+    # An external authorization server whose access tokens our resource endpoints also accept.
+    oauth_external_issuer: str | None = None
+    oauth_external_jwks_uri: str | None = None
+    # Which system of ``own_oin`` receives results posted to /toetsresultaten (consent is
+    # between the sender's system and this one).
+    results_system: str = "Resultatenadministratie"
+    # Staff pages (insight/): session length; cookies are Secure, HttpOnly, SameSite=Strict.
+    staff_session_seconds: int = 8 * 3600
+
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -122,6 +147,14 @@ class Settings(BaseSettings):
         if value.startswith("postgresql://") or value.startswith("postgres://"):
             return "postgresql+psycopg://" + value.split("://", 1)[1]
         return value
+
+    @property
+    def issuer(self) -> str:
+        return (self.oauth_issuer or self.public_url).rstrip("/")
+
+    @property
+    def resource_audience(self) -> str:
+        return (self.oauth_resource_audience or self.public_url).rstrip("/")
 
     @property
     def is_sqlite(self) -> bool:

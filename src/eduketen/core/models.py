@@ -57,7 +57,7 @@ class AuditEntry(Base):
     actor: Mapped[str] = mapped_column(String(120))
     action: Mapped[str] = mapped_column(String(40))
     subject_type: Mapped[str] = mapped_column(String(40))
-    subject_id: Mapped[str] = mapped_column(String(120))
+    subject_id: Mapped[str] = mapped_column(String(400))  # e.g. "eckId:<ECK iD URI>"
     purpose: Mapped[str] = mapped_column(String(200))
     request_id: Mapped[str | None] = mapped_column(String(36))
     prev_hash: Mapped[str] = mapped_column(String(64))

@@ -54,6 +54,8 @@ class Platform:
     @classmethod
     def build(cls, settings: Settings) -> Platform:
         from eduketen.core.audit import AuditWriter
+        from eduketen.core.oauth.jwks import JwksFetcher
+        from eduketen.core.oauth.keys import KeyStore
         from eduketen.core.outbox import OutboxDeliverer
         from eduketen.core.ratelimit import RateLimiter
         from eduketen.doorstroomtoets import tasks as doorstroomtoets_tasks
@@ -120,6 +122,16 @@ class Platform:
         platform.views["register"] = view
         platform.views["vensters"] = WindowView(sessions, ttl=settings.register_cache_seconds)
         platform.views["osr_limiter"] = RateLimiter(settings.osr_read_rate, settings.osr_read_burst)
+        platform.views["oauth_keys"] = KeyStore(
+            sessions, token_seconds=settings.oauth_token_seconds, leeway=settings.oauth_leeway_seconds
+        )
+        platform.views["jwks_fetcher"] = JwksFetcher(
+            cache_seconds=settings.oauth_jwks_cache_seconds,
+            refetch_seconds=settings.oauth_jwks_refetch_seconds,
+            timeout=settings.oauth_jwks_timeout_seconds,
+            ca=settings.oauth_jwks_ca,
+        )
+        platform.views["login_limiter"] = RateLimiter(1.0, 10)
         return platform
 
     @property

@@ -12,6 +12,9 @@ from eduketen.core.db import Base
 from eduketen.doorstroomtoets import models as _dt_models  # noqa: F401
 from eduketen.keurmerk import models as _keurmerk_models  # noqa: F401
 from eduketen.register import models as _register_models  # noqa: F401
+from eduketen.core.oauth import models as _oauth_models  # noqa: F401
+from eduketen.toetsresultaten import models as _results_models  # noqa: F401
+from eduketen.insight import models as _insight_models  # noqa: F401
 
 target_metadata = Base.metadata
 

@@ -180,3 +180,43 @@ class Endpoint(Base):
     start_date: Mapped[date] = mapped_column(Date)
     end_date: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Consent(Base):
+    """Regie op gegevens: a school lets one gegevensdienst (``api``) flow from a source system to
+    a receiving system. Registered at the source; a push flow is in force only once the receiving
+    side confirmed. ``status``: requested | active | revoked."""
+
+    __tablename__ = "consent"
+    __table_args__ = (
+        UniqueConstraint("school_id", "api", "source_system_id", "receiving_system_id", name="uq_consent_relation"),
+        Index("ix_consent_source", "source_system_id"),
+        Index("ix_consent_receiving", "receiving_system_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id", ondelete="CASCADE"), index=True)
+    api: Mapped[str] = mapped_column(String(40))
+    source_system_id: Mapped[int] = mapped_column(ForeignKey("system.id", ondelete="CASCADE"))
+    receiving_system_id: Mapped[int] = mapped_column(ForeignKey("system.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(4))  # push | pull
+    status: Mapped[str] = mapped_column(String(12))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ConsentEvent(Base):
+    """Every change of a consent: who, what, when (append-only)."""
+
+    __tablename__ = "consent_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consent_id: Mapped[int] = mapped_column(ForeignKey("consent.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(20))  # request | activate | confirm | revoke
+    status_before: Mapped[str | None] = mapped_column(String(12))
+    status_after: Mapped[str] = mapped_column(String(12))

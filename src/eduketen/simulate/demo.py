@@ -34,6 +34,9 @@ from eduketen.simulate.region import (
 )
 
 DEMO_SEED = 2026
+RESULTS_SUPPLIER = ("Toetsplatform Zuid (demo)", "00000003000000003000", "Toetsplatform")
+RESULTS_RECEIVER = "Resultatenadministratie"
+DEMO_CLIENT = "demo-toetsplatform"
 
 
 @dataclass
@@ -80,6 +83,8 @@ def prepare(directory: Path, port: int, *, schools: int = 40, pupils: int = 30) 
         admin_token=token_file.read_text().strip(),
         roles=["toetsaanbieder", "register"],
         log_json=False,
+        public_url=f"https://127.0.0.1:{port}",
+        results_system=RESULTS_RECEIVER,
     )
     upgrade(settings.database_url)
     platform = Platform.build(settings)
@@ -87,6 +92,7 @@ def prepare(directory: Path, port: int, *, schools: int = 40, pupils: int = 30) 
         with unit_of_work(platform.sessions) as session:
             install_region(session, region)
             open_windows(session)
+            results = _seed_results(session, region, directory)
     finally:
         platform.engine.dispose()
 
@@ -139,9 +145,98 @@ def prepare(directory: Path, port: int, *, schools: int = 40, pupils: int = 30) 
             for s in region.schools
         ],
         "sample_messages": sorted(str(p) for p in messages.glob("*.json")),
+        "results": {
+            "what": "Edu-V results exchange: a test platform posts results with an OAuth token; the school decides (consent)",
+            "token_endpoint": f"{base}/oauth/token",
+            "results_endpoint": f"{base}/toetsresultaten/v1/results",
+            "client_id": DEMO_CLIENT,
+            "client_key": results["key_file"],
+            "sample_bundle": results["bundle_file"],
+            "staff_pages": f"{base}/insight/",
+            "staff_login_file": results["login_file"],
+        },
     }
     (directory / "demo.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
     return DemoSetup(directory, settings, region, manifest, server_cert, server_key, pki / "ca.crt")
+
+
+def _seed_results(session, region: Region, directory: Path) -> dict:
+    """The results exchange of the demo: this installation's receiving system, a test platform
+    with an OAuth client (its private key in pki/), consent of the first school (the second has
+    only a request), a school-administrator account, and a sample bundle. Reused when present."""
+    from joserfc.jwk import ECKey
+
+    from eduketen.core.oauth import service as oauth
+    from eduketen.insight.models import StaffAccount
+    from eduketen.insight.security import create_account
+    from eduketen.register import consent
+    from eduketen.register import repository as repo
+    from eduketen.register import service as register
+
+    own = register.get_supplier(session, region.toetsaanbieder.oin)
+    receiver = repo.system_by_name(session, own.id, RESULTS_RECEIVER) or register.add_system(
+        session, supplier=own, name=RESULTS_RECEIVER, kind="administratie")  # fmt: skip
+    name, oin, system_name = RESULTS_SUPPLIER
+    supplier = repo.supplier_by_oin(session, oin) or register.add_supplier(session, name=name, oin=oin)
+    source = repo.system_by_name(session, supplier.id, system_name) or register.add_system(
+        session, supplier=supplier, name=system_name, kind="toetssysteem")  # fmt: skip
+    key_file = directory / "pki" / f"{DEMO_CLIENT}.jwk"
+    if oauth.client_by_id(session, DEMO_CLIENT) is None:
+        key = ECKey.generate_key("P-256", parameters={"kid": f"{DEMO_CLIENT}-1", "alg": "ES256", "use": "sig"})
+        key_file.write_text(json.dumps(key.as_dict(private=True)))
+        key_file.chmod(0o600)
+        oauth.register_client(session, client_id=DEMO_CLIENT, supplier_oin=oin, name=name, scopes=["eduv.result", "eduv.consent"],
+                              jwks={"keys": [key.as_dict(private=False)]}, system_id=source.id)  # fmt: skip
+    first, second = region.schools[0], region.schools[1]
+    for spec, state in ((first, "confirmed"), (second, "requested")):
+        school = register.get_school(session, spec.brin)
+        if consent.find(session, school.id, "results-api", source.id, receiver.id) is None:
+            c = consent.request(session, school=school, api="results-api", source=source, receiver=receiver, actor="demo")
+            if state == "confirmed":
+                consent.activate(session, c, actor="demo")
+                consent.confirm(session, c, actor="demo")
+    login_file = directory / "staff-login"
+    username = f"beheer-{first.brin.lower()}"
+    from sqlalchemy import select
+
+    if session.scalar(select(StaffAccount.id).where(StaffAccount.username == username)) is None:
+        password = secrets.token_urlsafe(12)
+        create_account(session, username=username, password=password, role="school-administrator",
+                       display_name=f"Schoolbeheerder {first.name}", school_id=register.get_school(session, first.brin).id)  # fmt: skip
+        login_file.write_text(f"{username}\n{password}\n")
+        login_file.chmod(0o600)
+    bundle_file = directory / "messages" / "results-bundle.json"
+    bundle_file.write_text(json.dumps(_sample_bundle(first), indent=2))
+    return {"key_file": str(key_file), "login_file": str(login_file), "bundle_file": str(bundle_file)}
+
+
+def _sample_bundle(school) -> dict:
+    return {
+        "school": {"idType": "BRIN", "id": school.brin},
+        "schoolYear": "2025-2026",
+        "assessment": {
+            "id": "demo-rekenen-2026-voorjaar",
+            "assessmentDateTime": "2026-04-14T08:30:00Z",
+            "assessmentDefinition": {"id": "rekenen-eind-groep-8", "name": "Rekenen eind groep 8",
+                                     "parts": [{"id": "getallen", "index": 1, "name": "Getallen"}, {"id": "verhoudingen", "index": 2, "name": "Verhoudingen"}]},
+        },
+        "scoreScales": [
+            {"id": "vaardigheid", "type": "numeric", "min": 0, "max": 300, "decimals": 0},
+            {"id": "cijfer", "type": "grade", "decimals": 1},
+            {"id": "referentieniveau", "type": "referenceLevel", "levels": ["1F", "2F", "1S"]},
+            {"id": "percentiel", "type": "percentile"},
+        ],
+        "students": [
+            {"student": {"eckId": p.eck_id} if p.eck_id else {"userId": p.las_key, "userIdType": "LAS-key"},
+             "status": "Definitief", "releasedAt": "2026-04-20T12:00:00Z",
+             "scores": [{"kind": "total", "scale": "vaardigheid", "value": 150 + i * 3},
+                        {"kind": "detail", "part": "getallen", "scale": "vaardigheid", "value": 70 + i}],
+             "results": [{"kind": "grade", "scale": "cijfer", "value": f"{5 + i % 5}.{i % 10}"},
+                         {"kind": "referenceLevel", "part": "getallen", "scale": "referentieniveau", "value": ["1F", "2F", "1S"][i % 3]},
+                         {"kind": "percentile", "scale": "percentiel", "value": (i * 17) % 100}]}
+            for i, p in enumerate(school.pupils[:10])
+        ],
+    }  # fmt: skip
 
 
 def example_requests(setup: DemoSetup) -> str:
@@ -167,6 +262,17 @@ def example_requests(setup: DemoSetup) -> str:
             f"curl -sS --cacert {setup.ca_cert} --cert {las['cert']} --key {las['key']} "
             f"-H \"Authorization: Bearer $(cat {setup.manifest['server']['admin_token_file']})\" "
             f"'{setup.manifest['server']['admin_api']}/mandates?school={school.brin}'",
+            "",
+            "# Edu-V results: a test platform gets an OAuth token (private_key_jwt) and posts results for a school",
+            f"ASSERTION=$({env} eduketen oauth assertion --client-id {DEMO_CLIENT} --key {setup.manifest['results']['client_key']} "
+            f"--audience {setup.manifest['results']['token_endpoint']})",
+            f"TOKEN=$(curl -sS --cacert {setup.ca_cert} -d grant_type=client_credentials -d client_id={DEMO_CLIENT} "
+            "-d client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer "
+            f"--data-urlencode client_assertion=$ASSERTION {setup.manifest['results']['token_endpoint']} | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
+            f"curl -sS -i --cacert {setup.ca_cert} -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' "
+            f"--data @{setup.manifest['results']['sample_bundle']} {setup.manifest['results']['results_endpoint']}",
+            f"# the school decides: log in as its administrator at {setup.manifest['results']['staff_pages']}",
+            f"#   (username and password in {setup.manifest['results']['staff_login_file']}), switch 'toetsresultaten' off, post again: 403",
         ]
     )
 
@@ -209,6 +315,11 @@ def run(directory: Path, port: int, *, schools: int = 40, pupils: int = 30, traf
     console.print(f"  {len(setup.region.schools)} schools, {len(setup.region.las_suppliers)} LAS suppliers, test supplier {setup.region.toetsaanbieder.name}")
     console.print(f"  manifest: {setup.directory / 'demo.json'}")
     console.print(f"  server:   https://127.0.0.1:{port}  (API docs: https://127.0.0.1:{port}/docs)")
+    login = Path(setup.manifest["results"]["staff_login_file"])
+    if login.exists():
+        username, password = login.read_text().split()[:2]
+        console.print(f"  staff pages: https://127.0.0.1:{port}/insight/  log in as [bold]{username}[/bold] / [bold]{password}[/bold]"
+                      f" (school administrator of {setup.region.schools[0].name})")  # fmt: skip
     console.print("\n[bold]Try:[/bold]")
     print(example_requests(setup) + "\n", flush=True)
     if not serve:

@@ -11,7 +11,7 @@ import eduketen.core.db
 
 
 revision = '0006_keurmerk'
-down_revision = '0003'
+down_revision = '0004_results'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,229 @@
+"""Regie op gegevens (consent): the school decides which gegevensdienst flows between which systems.
+
+Per school, per service (the Edu-V Consent API's ``api`` values), from a source system to a
+receiving system: request, activate, confirm (receiving side of a push flow), revoke; every change
+kept with who made it. ``require_consent`` is the one check every exchange calls. No HTTP, no commit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, aliased
+
+from eduketen.core.db import utcnow
+from eduketen.register.models import Consent, ConsentEvent, School, Supplier, System
+
+# The Edu-V Consent API's gegevensdiensten, and which way each flows (push: the source sends,
+# the receiver must confirm; pull: the receiver fetches from the source).
+APIS: dict[str, str] = {
+    "results-api": "push",
+    "progress-api": "push",
+    "students-api": "pull",
+    "employees-api": "pull",
+    "education-api": "pull",
+    "association-api": "pull",
+    "delivery-api": "pull",
+    "entitlement-api": "pull",
+    "usage-api": "push",
+}
+LABELS = {
+    "results-api": "toetsresultaten",
+    "progress-api": "leervoortgang",
+    "students-api": "leerlinggegevens",
+    "employees-api": "medewerkergegevens",
+    "education-api": "onderwijsaanbod",
+    "association-api": "onderwijsinrichting",
+    "delivery-api": "levering leermiddelen",
+    "entitlement-api": "licenties",
+    "usage-api": "leermiddelgebruik",
+}
+
+
+class ConsentError(ValueError):
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ConsentRefused(Exception):
+    """An exchange without consent in force: answered 403 with this message."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def effective(consent: Consent) -> bool:
+    return consent.status == "active" and (consent.direction == "pull" or consent.confirmed_at is not None)
+
+
+def state(consent: Consent) -> str:
+    """requested | awaiting-confirmation | active | revoked, as people read it."""
+    if consent.status == "active" and not effective(consent):
+        return "awaiting-confirmation"
+    return consent.status
+
+
+def _event(session: Session, consent: Consent, actor: str, action: str, before: str | None) -> None:
+    session.add(ConsentEvent(consent_id=consent.id, at=consent.updated_at, actor=actor[:200], action=action,
+                             status_before=before, status_after=consent.status))  # fmt: skip
+
+
+def find(session: Session, school_id: int, api: str, source_system_id: int, receiving_system_id: int) -> Consent | None:
+    return session.scalar(
+        select(Consent).where(
+            Consent.school_id == school_id,
+            Consent.api == api,
+            Consent.source_system_id == source_system_id,
+            Consent.receiving_system_id == receiving_system_id,
+        )
+    )
+
+
+def get(session: Session, consent_id: int) -> Consent:
+    consent = session.get(Consent, consent_id)
+    if consent is None:
+        raise ConsentError(f"unknown consent {consent_id}", status=404)
+    return consent
+
+
+def request(session: Session, *, school: School, api: str, source: System, receiver: System, actor: str) -> Consent:
+    """Ask the school for a flow (a supplier, or the school itself). A revoked relation may be
+    asked again; an existing request or active consent is returned as it is."""
+    if api not in APIS:
+        raise ConsentError(f"api must be one of {', '.join(APIS)}")
+    if source.id == receiver.id:
+        raise ConsentError("source and receiving system are the same system")
+    consent = find(session, school.id, api, source.id, receiver.id)
+    now = utcnow()
+    if consent is None:
+        consent = Consent(school_id=school.id, api=api, source_system_id=source.id, receiving_system_id=receiver.id,
+                          direction=APIS[api], status="requested", requested_at=now, updated_at=now)  # fmt: skip
+        session.add(consent)
+        session.flush()
+        _event(session, consent, actor, "request", None)
+        return consent
+    if consent.status == "revoked":
+        before = consent.status
+        consent.status, consent.requested_at, consent.updated_at = "requested", now, now
+        consent.activated_at = consent.confirmed_at = consent.revoked_at = None
+        _event(session, consent, actor, "request", before)
+    return consent
+
+
+def activate(session: Session, consent: Consent, *, actor: str) -> Consent:
+    """The school switches the flow on (at the source)."""
+    if consent.status == "active":
+        return consent
+    before, now = consent.status, utcnow()
+    consent.status, consent.activated_at, consent.revoked_at, consent.updated_at = "active", now, None, now
+    _event(session, consent, actor, "activate", before)
+    return consent
+
+
+def confirm(session: Session, consent: Consent, *, actor: str) -> Consent:
+    """The receiving side of a push flow confirms it will take the data."""
+    if consent.direction != "push":
+        raise ConsentError("only a push flow is confirmed by its receiver", status=409)
+    if consent.status == "revoked":
+        raise ConsentError("this consent was revoked; ask for it again first", status=409)
+    if consent.confirmed_at is not None:
+        return consent
+    now = utcnow()
+    consent.confirmed_at, consent.updated_at = now, now
+    _event(session, consent, actor, "confirm", consent.status)
+    return consent
+
+
+def revoke(session: Session, consent: Consent, *, actor: str) -> Consent:
+    if consent.status == "revoked":
+        return consent
+    before, now = consent.status, utcnow()
+    consent.status, consent.revoked_at, consent.updated_at = "revoked", now, now
+    _event(session, consent, actor, "revoke", before)
+    return consent
+
+
+def history(session: Session, consent_id: int) -> list[ConsentEvent]:
+    return list(session.scalars(select(ConsentEvent).where(ConsentEvent.consent_id == consent_id).order_by(ConsentEvent.id)))
+
+
+def require_consent(session: Session, *, school_id: int | None, api: str, source_system_id: int | None,
+                    receiving_system_id: int | None) -> Consent:  # fmt: skip
+    """The check every exchange makes; ConsentRefused (403) unless the school's consent is in force.
+    An unknown school gets the same answer as a school without consent: nothing to probe."""
+    consent = None
+    if school_id is not None and source_system_id is not None and receiving_system_id is not None:
+        consent = find(session, school_id, api, source_system_id, receiving_system_id)
+    label = LABELS.get(api, api)
+    if consent is None:
+        raise ConsentRefused(f"The school has not given consent for {label} ({api}) from your system to this system; "
+                             "ask the school to activate it.")  # fmt: skip
+    if consent.status == "revoked":
+        raise ConsentRefused(f"The school has switched off {label} ({api}) between your system and this system.")
+    if consent.status == "requested":
+        raise ConsentRefused(f"Consent for {label} ({api}) was requested but the school has not activated it yet.")
+    if not effective(consent):
+        raise ConsentRefused(f"Consent for {label} ({api}) is active at the school but the receiving system has not confirmed it yet.")
+    return consent
+
+
+@dataclass
+class Relation:
+    consent: Consent
+    school: School
+    source: System
+    source_supplier: Supplier
+    receiver: System
+    receiver_supplier: Supplier
+
+
+def relations(session: Session, *, school_id: int | None = None, supplier_oin: str | None = None,
+              api: str | None = None) -> list[Relation]:  # fmt: skip
+    """Consents with their parties; ``supplier_oin`` limits to relations where that supplier owns
+    the source or the receiving system (a supplier sees only its own relations)."""
+    src, rcv = aliased(System), aliased(System)
+    src_sup, rcv_sup = aliased(Supplier), aliased(Supplier)
+    statement = (
+        select(Consent, School, src, src_sup, rcv, rcv_sup)
+        .join(School, School.id == Consent.school_id)
+        .join(src, src.id == Consent.source_system_id)
+        .join(src_sup, src_sup.id == src.supplier_id)
+        .join(rcv, rcv.id == Consent.receiving_system_id)
+        .join(rcv_sup, rcv_sup.id == rcv.supplier_id)
+        .order_by(School.brin, Consent.api, Consent.id)
+    )
+    if school_id is not None:
+        statement = statement.where(Consent.school_id == school_id)
+    if supplier_oin is not None:
+        statement = statement.where(or_(src_sup.oin == supplier_oin, rcv_sup.oin == supplier_oin))
+    if api is not None:
+        statement = statement.where(Consent.api == api)
+    return [Relation(*row) for row in session.execute(statement)]
+
+
+def relation_out(rel: Relation, *, with_history: list[ConsentEvent] | None = None) -> dict:
+    c = rel.consent
+    out = {
+        "id": c.id,
+        "school": {"brin": rel.school.brin, "oin": rel.school.oin, "name": rel.school.name},
+        "api": c.api,
+        "label": LABELS.get(c.api, c.api),
+        "direction": c.direction,
+        "source": {"supplier_oin": rel.source_supplier.oin, "supplier": rel.source_supplier.name, "system": rel.source.name},
+        "receiver": {"supplier_oin": rel.receiver_supplier.oin, "supplier": rel.receiver_supplier.name, "system": rel.receiver.name},
+        "status": c.status,
+        "state": state(c),
+        "in_force": effective(c),
+        "requested_at": c.requested_at.isoformat(),
+        "activated_at": c.activated_at.isoformat() if c.activated_at else None,
+        "confirmed_at": c.confirmed_at.isoformat() if c.confirmed_at else None,
+        "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None,
+    }
+    if with_history is not None:
+        out["history"] = [
+            {"at": e.at.isoformat(), "actor": e.actor, "action": e.action, "from": e.status_before, "to": e.status_after}
+            for e in with_history
+        ]
+    return out
