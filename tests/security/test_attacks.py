@@ -80,6 +80,37 @@ CATALOGUE: dict[tuple[str, str], str] = {
     ("GET", "/admin/keurmerk/evidence/{evidence_id}"): "admin",
     ("POST", "/admin/keurmerk/admissions/{admission_id}/qualifications"): "admin",
     ("GET", "/keurmerk/deelnemers"): "public",  # qualified participants: public by design, no evidence in it
+    # Edu-V: the authorization server's public parts, the results and consent APIs (OAuth bearer
+    # tokens), their admin side, and the staff pages (session cookie)
+    ("GET", "/.well-known/jwks.json"): "public",
+    ("GET", "/.well-known/oauth-authorization-server"): "public",
+    ("GET", "/toetsresultaten/{major}/openapi.json"): "public",
+    ("POST", "/oauth/token"): "token-endpoint",
+    ("POST", "/toetsresultaten/v1/results"): "bearer",
+    ("POST", "/toetsresultaten/v0/results"): "bearer",
+    ("GET", "/consent/v1/relations"): "bearer",
+    ("POST", "/consent/v1/requests"): "bearer",
+    ("POST", "/consent/v1/relations/{consent_id}/confirm"): "bearer",
+    ("GET", "/admin/consent"): "admin",
+    ("POST", "/admin/consent"): "admin",
+    ("GET", "/admin/consent/{consent_id}"): "admin",
+    ("POST", "/admin/consent/{consent_id}/{action}"): "admin",
+    ("GET", "/admin/oauth/clients"): "admin",
+    ("POST", "/admin/oauth/clients"): "admin",
+    ("POST", "/admin/oauth/clients/{client_id}/disable"): "admin",
+    ("POST", "/admin/oauth/keys/rotate"): "admin",
+    ("GET", "/admin/toetsresultaten/schools/{school}/assessments"): "admin",
+    ("GET", "/admin/toetsresultaten/schools/{school}/assessments/{assessment_id}"): "admin",
+    ("GET", "/admin/toetsresultaten/schools/{school}/export.csv"): "admin",
+    ("GET", "/admin/toetsresultaten/schools/{school}/student"): "admin",
+    ("DELETE", "/admin/toetsresultaten/schools/{school}/student"): "admin",
+    ("GET", "/insight/login"): "public",
+    ("POST", "/insight/login"): "login",
+    ("GET", "/insight/"): "session",
+    ("GET", "/insight/consent"): "session",
+    ("POST", "/insight/consent"): "session",
+    ("POST", "/insight/consent/{consent_id}/{action}"): "session",
+    ("POST", "/insight/logout"): "session",
 }
 
 
@@ -188,6 +219,8 @@ def test_callers_without_the_right_credentials_get_nothing(world, record):
         if guard == "admin":
             path = (
                 template.replace("{key}", a.brin).replace("{oin}", a.las.oin).replace("{name}", "doorstroomtoets").replace("{mandate_id}", "1").replace("{admission_id}", "1").replace("{evidence_id}", "1")
+                .replace("{school}", a.brin).replace("{consent_id}", "1").replace("{action}", "revoke").replace("{client_id}", "x")
+                .replace("{assessment_id}", "1")
             )
             body = {} if method in ("POST", "PUT") else None
             for attack, headers in (
@@ -198,6 +231,33 @@ def test_callers_without_the_right_credentials_get_nothing(world, record):
                 ("basic instead of bearer", {"Authorization": "Basic dGVzdC1hZG1pbi10b2tlbg=="}),
             ):
                 record.check("authentication", template, attack, _call(client, method, path, headers=headers, body=body), markers=markers)
+            continue
+        if guard in ("bearer", "session", "login", "token-endpoint"):
+            path = template.replace("{consent_id}", "1").replace("{action}", "revoke")
+            body = {} if method == "POST" else None
+            if guard == "bearer":  # OAuth access tokens only: nothing else opens these
+                attacks = [
+                    ("no token", {}),
+                    ("a forged token", {"Authorization": "Bearer eyJhbGciOiJub25lIn0.eyJzY29wZSI6ImVkdXYucmVzdWx0In0."}),
+                    ("the admin token as bearer", ADMIN),
+                    ("a mandate token as bearer", {"Authorization": f"Bearer {mandate_token}"}),
+                    ("client certificate instead of a token", las_a),
+                ]
+                refused = (401, 403)
+            elif guard == "session":  # staff pages: a session cookie, and for forms a CSRF token
+                attacks = [("no session", {}), ("admin token, no session", ADMIN), ("client certificate, no session", las_a),
+                           ("a made-up session cookie", {"Cookie": "__Host-eduketen-staff=forged; eduketen-staff=forged"})]  # fmt: skip
+                refused = (303, 302, 401, 403)  # a page sends the visitor to the login form
+            elif guard == "login":  # the login form: no CSRF token, wrong password
+                attacks = [("no CSRF token, no password", {})]
+                refused = (400, 401, 403, 422)
+            else:  # the token endpoint: client authentication by a signed assertion only
+                attacks = [("no client assertion", {}), ("admin token instead of an assertion", ADMIN), ("client certificate", las_a)]
+                refused = (400, 401)
+            for attack, headers in attacks:
+                response = client.request(method, path, headers=headers, data=body if guard in ("login", "token-endpoint") else None,
+                                          json=None if guard in ("login", "token-endpoint") else body, follow_redirects=False)  # fmt: skip
+                record.check("authentication", template, attack, response, refused=refused, markers=markers)
             continue
         if guard == "osr":
             params = {
@@ -342,13 +402,21 @@ def test_bodies_too_large_or_too_deep_are_refused_on_every_endpoint(world, recor
             params, headers = None, chain.cert_header(a.las.oin)
         else:
             params, headers = None, ADMIN
+        path = path.replace("{consent_id}", "1").replace("{action}", "revoke").replace("{client_id}", "x")
+        # a staff page without a session sends the visitor to the login form (303, not followed here);
+        # rotating the signing keys takes no body at all, so there is nothing to refuse (201)
+        deep_refused = (400, 401, 404, 405, 413, 422) + ((303,) if guard == "session" else ()) + (
+            (201,) if template == "/admin/oauth/keys/rotate" else ()
+        )
         r = _call(chain.client, method, path, params=params, headers=headers, raw=big)
         record.check("body", template, "over the size limit", r, refused=(413,))
         assert r.headers["content-type"].startswith("application/json")
         for attack, raw in (("100,000 nested arrays", deep), ("50,000 nested objects", deep_object)):
-            r = _call(chain.client, method, path, params=params, headers=headers, raw=raw)
-            record.check("body", template, attack, r, refused=(400, 401, 404, 405, 413, 422))
-            assert r.headers["content-type"].startswith("application/json"), (template, attack, r.text[:200])
+            r = chain.client.request(method, path, params=params, headers={"Content-Type": "application/json", **headers},
+                                     content=raw, follow_redirects=False)  # fmt: skip
+            record.check("body", template, attack, r, refused=deep_refused)
+            if guard not in ("session", "login"):  # pages answer in HTML; APIs in JSON
+                assert r.headers["content-type"].startswith("application/json"), (template, attack, r.text[:200])
     assert record.leaks == [], [f"{x.endpoint} {x.attack}: {x.why}" for x in record.leaks]
 
 
