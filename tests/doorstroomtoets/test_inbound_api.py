@@ -315,3 +315,35 @@ def test_pupil_gets_an_eck_id_later_and_keeps_one_record(chain):
     with chain.platform.sessions() as s:
         rows = s.scalars(select(Pupil)).all()
     assert len(rows) == 1 and rows[0].eck_id == eck and rows[0].las_key == pupil.las_key
+
+
+def test_a_flow_the_school_switched_off_is_403_and_on_again_is_202(chain):
+    """Regie op gegevens on a mandated chain: the mandate says who exchanges; a consent relation
+    the school revoked switches that flow off (403, nothing stored), asking again switches it on."""
+    from eduketen.register import consent
+
+    school, other = chain.region.schools[0], chain.region.schools[1]
+    with unit_of_work(chain.platform.sessions) as s:
+        db_school = register_repo.school_by_oin(s, school.oin)
+        systems = {system.kind: system for _m, _sc, system, *_ in register_repo.mandates(s, school_id=db_school.id)}
+        relation = consent.request(s, school=db_school, api="doorstroomtoets", source=systems["las"],
+                                   receiver=systems["toetssysteem"], actor="test")  # fmt: skip
+        consent.activate(s, relation, actor="test")
+        consent.revoke(s, relation, actor="test")
+        relation_id = relation.id
+    chain.platform.invalidate_views()
+    before = count(chain, InboxMessage)
+    r = chain.post(f"{V11}/registreren", deelnemerslijst(school))
+    assert r.status_code == 403
+    from eduketen.doorstroomtoets.schemas import versions
+
+    assert r.json()["melding"] == versions()["v1.1"].melding("/registreren", "post", 403)  # the spec's own text
+    assert "regie op gegevens" in r.json()["toelichting"]
+    assert count(chain, InboxMessage) == before  # nothing stored
+    assert chain.post(f"{V11}/registreren", deelnemerslijst(other), school=other).status_code == 202  # other schools flow
+    with unit_of_work(chain.platform.sessions) as s:
+        consent.request(s, school=db_school, api="doorstroomtoets", source=s.get(consent.System, systems["las"].id),
+                        receiver=s.get(consent.System, systems["toetssysteem"].id), actor="test")  # fmt: skip
+        assert consent.state(consent.get(s, relation_id)) == "requested"
+    chain.platform.invalidate_views()
+    assert chain.post(f"{V11}/registreren", deelnemerslijst(school)).status_code == 202

@@ -60,6 +60,7 @@ class Platform:
         from eduketen.core.ratelimit import RateLimiter
         from eduketen.doorstroomtoets import tasks as doorstroomtoets_tasks
         from eduketen.doorstroomtoets.service import WindowView
+        from eduketen.register.consent import SwitchedOffView
         from eduketen.register.service import RegisterView
         from eduketen.register.sources import build_source
 
@@ -122,6 +123,7 @@ class Platform:
         platform.views["register"] = view
         platform.views["vensters"] = WindowView(sessions, ttl=settings.register_cache_seconds)
         platform.views["osr_limiter"] = RateLimiter(settings.osr_read_rate, settings.osr_read_burst)
+        platform.views["doorstroomtoets_off"] = SwitchedOffView(read_sessionmaker(engine), "doorstroomtoets", ttl=settings.register_cache_seconds)
         platform.views["oauth_keys"] = KeyStore(
             sessions, token_seconds=settings.oauth_token_seconds, leeway=settings.oauth_leeway_seconds
         )

@@ -173,6 +173,16 @@ async def receive_message(request: Request, spec: SpecVersion, inbound: Inbound)
             f"{KIND_WORDS[inbound.receiver_kind]} van deze ontvanger heeft vandaag geen geldig mandaat van deze school "
             f"voor de dienst {SERVICE} {spec.version}.",
         )
+    # regie op gegevens: the school may switch this flow off (a revoked consent relation)
+    if platform.views["doorstroomtoets_off"].is_off(school.oin, caller.oin, own):
+        return _json(
+            403,
+            {
+                "melding": _melding(spec, inbound.path, 403),
+                "toelichting": "De school heeft deze gegevensstroom (Doorstroomtoets PO) tussen uw systeem en dit systeem "
+                "uitgezet (regie op gegevens); vraag de school om hem weer aan te zetten.",
+            },
+        )
 
     # 5. well formed
     content_type = request.headers.get("content-type", "")
@@ -235,6 +245,13 @@ async def receive_message(request: Request, spec: SpecVersion, inbound: Inbound)
     except InboxUnavailable:
         return _json(503, {"melding": "Bericht niet opgeslagen; probeer het later opnieuw.", "toelichting": "De opslag is tijdelijk niet bereikbaar."})
     return answer(202)
+
+
+def _melding(spec: SpecVersion, path: str, status: int) -> str:
+    """The spec's text for a status; for a status the file does not list on this path, the text
+    it gives that status on /registreren."""
+    responses = spec.document["paths"][path]["post"]["responses"]
+    return spec.melding(path, "post", status) if str(status) in responses else spec.melding("/registreren", "post", status)
 
 
 REPORT_PATH = "/leerlingrapport/{rapportid}"

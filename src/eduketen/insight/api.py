@@ -196,6 +196,7 @@ async def change_consent(consent_id: int, action: str, request: Request) -> Resp
             _auto_confirm(session, platform, consent)
         school = session.get(School, consent.school_id)
         context = _context(session, staff, school)
+    platform.invalidate_views()  # a switched flow takes effect at once in this process
     if request.headers.get("hx-request"):
         rel = next(r for r in context["relations"] if r["id"] == consent_id)
         return render("_consent_row.html", rel=rel, **{k: v for k, v in context.items() if k != "relations"})
@@ -227,4 +228,5 @@ async def add_consent(request: Request) -> Response:
         consent_svc.activate(session, consent, actor=staff.actor)
         _auto_confirm(session, platform, consent)
         brin = school.brin
+    platform.invalidate_views()
     return RedirectResponse(f"/insight/consent?school={brin}", status_code=303)

@@ -26,6 +26,10 @@ APIS: dict[str, str] = {
     "delivery-api": "pull",
     "entitlement-api": "pull",
     "usage-api": "push",
+    # The Doorstroomtoets chain (pupil lists and advice LAS -> test supplier, results back): the
+    # school's OSR mandates already say which systems exchange; a consent relation can switch such
+    # a flow off (see ``switched_off``).
+    "doorstroomtoets": "push",
 }
 LABELS = {
     "results-api": "toetsresultaten",
@@ -37,7 +41,12 @@ LABELS = {
     "delivery-api": "levering leermiddelen",
     "entitlement-api": "licenties",
     "usage-api": "leermiddelgebruik",
+    "doorstroomtoets": "Doorstroomtoets PO",
 }
+
+# Gegevensdiensten whose flows are decided by mandates (on unless the school switched them off)
+# rather than by consent (off unless the school switched them on).
+MANDATED_APIS = frozenset({"doorstroomtoets"})
 
 
 class ConsentError(ValueError):
@@ -227,3 +236,48 @@ def relation_out(rel: Relation, *, with_history: list[ConsentEvent] | None = Non
             for e in with_history
         ]
     return out
+
+
+def switched_off(session: Session, api: str) -> set[tuple[str, str, str]]:
+    """Flows of a mandated gegevensdienst that schools switched off: (school OIN, source
+    supplier OIN, receiving supplier OIN). Off when every consent relation between the two
+    suppliers' systems for that school is revoked (a relation asked for again is on)."""
+    source_system, receiving_system = aliased(System), aliased(System)
+    source_supplier, receiving_supplier = aliased(Supplier), aliased(Supplier)
+    rows = session.execute(
+        select(School.oin, source_supplier.oin, receiving_supplier.oin, Consent.status)
+        .join(School, School.id == Consent.school_id)
+        .join(source_system, source_system.id == Consent.source_system_id)
+        .join(source_supplier, source_supplier.id == source_system.supplier_id)
+        .join(receiving_system, receiving_system.id == Consent.receiving_system_id)
+        .join(receiving_supplier, receiving_supplier.id == receiving_system.supplier_id)
+        .where(Consent.api == api)
+    ).all()
+    off: set[tuple[str, str, str]] = set()
+    on: set[tuple[str, str, str]] = set()
+    for school_oin, source_oin, receiving_oin, status in rows:
+        (off if status == "revoked" else on).add((school_oin, source_oin, receiving_oin))
+    return off - on
+
+
+class SwitchedOffView:
+    """``switched_off`` kept in memory for the hot path of a mandated exchange, reloaded after
+    ``ttl`` seconds (a school's switch takes effect within that time; at once in this process
+    when made through its own pages or admin API, which invalidate the views)."""
+
+    def __init__(self, session_factory, api: str, ttl: float = 5.0) -> None:
+        self._sessions, self._api, self._ttl = session_factory, api, ttl
+        self._off: set[tuple[str, str, str]] | None = None
+        self._loaded = 0.0
+
+    def invalidate(self) -> None:
+        self._off = None
+
+    def is_off(self, school_oin: str, source_oin: str, receiving_oin: str) -> bool:
+        import time
+
+        if self._off is None or time.monotonic() - self._loaded > self._ttl:
+            with self._sessions() as session:
+                self._off = switched_off(session, self._api)
+            self._loaded = time.monotonic()
+        return (school_oin, source_oin, receiving_oin) in self._off
