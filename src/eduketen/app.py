@@ -73,6 +73,10 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     app.include_router(results_api.spec_router)
     app.include_router(results_api.admin_router)
 
+    from eduketen.leervoortgang import api as progress_api
+
+    app.include_router(progress_api.router)
+
     from eduketen.insight import api as insight_api
     from eduketen.insight.pages import PageHeadersMiddleware
 
@@ -100,6 +104,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     # Outermost first: request id on every line, then the body limit.
     app.add_middleware(results_api.ApiVersionMiddleware)
     app.add_middleware(PageHeadersMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       larger={progress_api.BULK_PATH: settings.progress_bulk_max_bytes})
     app.add_middleware(RequestContextMiddleware)
     return app
