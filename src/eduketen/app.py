@@ -81,6 +81,9 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     from eduketen.insight.pages import PageHeadersMiddleware
 
     app.include_router(insight_api.router)
+    from eduketen.insight import progress_pages
+
+    app.include_router(progress_pages.router)
     app.mount("/insight/static", insight_api.static_files(), name="insight-static")
 
     @app.get("/health", tags=["operations"])

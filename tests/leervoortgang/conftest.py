@@ -115,3 +115,39 @@ def record(brin: str, *, rid: str | None = None, eck: str = ECK, status: str = "
         "detailUrl": "https://methode.example/voortgang/123",
         "learningGoals": ["SLO.REK.8.1", "SLO.REK.8.2"],
     }
+
+
+@dataclass
+class Mentored:
+    group_ids: list[int]  # the first is mentor-school0's, the second mentor2-school0's
+    planted: list  # PlantedGroup per group
+    pupil_ids: dict[str, int]  # ECK iD -> pupil id
+
+
+def setup_mentors(platform, region, method_system_id: int, *, until=None, n_groups: int = 2, seed: int = 5) -> Mentored:
+    """Two groups with planted pupils at school 0; mentor-school0 sees the first, mentor2-school0 the second."""
+    from datetime import UTC, datetime
+
+    from eduketen.insight.security import create_account
+    from eduketen.leervoortgang import repository as repo
+    from eduketen.leervoortgang import service as svc
+    from eduketen.register.models import Pupil
+    from eduketen.simulate.progress import plant
+
+    from ..eduv import STAFF_PASSWORD
+
+    until = until or datetime.now(UTC)
+    with unit_of_work(platform.sessions) as session:
+        school = register.get_school(session, region.schools[0].brin)
+        planted = plant(session, school_id=school.id, brin=school.brin, schooljaar="2026-2027", source_system_id=method_system_id,
+                        until=until, thresholds=svc.Thresholds.from_settings(platform.settings), n_groups=n_groups, size=25, seed=seed)  # fmt: skip
+        by_external = {g.external_id: g.id for g in repo.groups_of_school(session, school.id)}
+        group_ids = [by_external[g.group_external_id] for g in planted]
+        create_account(session, username="mentor2-school0", password=STAFF_PASSWORD, role="mentor", display_name="Mentor Twee",
+                       school_id=school.id)  # fmt: skip
+        repo.assign_mentor(session, repo.account_by_username(session, "mentor-school0").id, group_ids[0])
+        repo.assign_mentor(session, repo.account_by_username(session, "mentor2-school0").id, group_ids[1])
+        from sqlalchemy import select
+
+        pupil_ids = {p.eck_id: p.id for p in session.scalars(select(Pupil).where(Pupil.school_id == school.id)) if p.eck_id}
+    return Mentored(group_ids, planted, pupil_ids)
