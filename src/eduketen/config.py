@@ -116,6 +116,7 @@ class Settings(BaseSettings):
     progress_period_days: int = 42  # the period the group view looks at, ending today
     progress_recent_days: int = 14  # "recent" for the drop against the pupil's own history
     progress_z_high: float = 2.0  # robust z of practice above which a pupil "practises much more"
+    progress_much_factor: float = 1.5  # ... and at least this many times the group median (a tight group has a tiny MAD)
     progress_low_percentile: float = 20.0  # score percentile at or below which a pupil "scores among the lowest"
     progress_hardly_fraction: float = 0.35  # units below this fraction of the group median: "hardly practises"
     progress_abandon_rate: float = 0.30  # share of units abandoned from which a pupil "often abandons"

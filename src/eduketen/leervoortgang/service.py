@@ -166,6 +166,7 @@ class Thresholds:
     period_days: int
     recent_days: int
     z_high: float
+    much_factor: float
     low_percentile: float
     hardly_fraction: float
     abandon_rate: float
@@ -177,6 +178,7 @@ class Thresholds:
     def from_settings(cls, settings: Settings) -> Thresholds:
         return cls(
             period_days=settings.progress_period_days, recent_days=settings.progress_recent_days, z_high=settings.progress_z_high,
+            much_factor=settings.progress_much_factor,
             low_percentile=settings.progress_low_percentile, hardly_fraction=settings.progress_hardly_fraction,
             abandon_rate=settings.progress_abandon_rate, abandon_min=settings.progress_abandon_min,
             drop_points=settings.progress_drop_points, drop_min_records=settings.progress_drop_min_records,
@@ -317,7 +319,10 @@ def signals(p: PupilContext, med: dict[str, float | None], t: Thresholds) -> lis
     def add(code: str, text: str) -> None:
         out.append(Signal(code, SIGNAL_LABELS[code], text))
 
-    practises_much = (z["units"] is not None and z["units"] >= t.z_high) or (z["minutes"] is not None and z["minutes"] >= t.z_high)
+    def much(m: str) -> bool:
+        return z[m] is not None and z[m] >= t.z_high and bool(med[m]) and v[m] >= t.much_factor * med[m]
+
+    practises_much = much("units") or much("minutes")
     if practises_much and pct["score"] is not None and pct["score"] <= t.low_percentile:
         add("practises-much-scores-low",
             f"Oefent veel meer dan de groep ({_fmt(v['units'])} onderdelen en {_fmt(v['minutes'])} minuten, de groep zit op "
