@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import and_, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from eduketen.insight.models import StaffAccount
@@ -17,25 +16,47 @@ UPDATABLE = ("school_id", "eck_id", "course_id", "unit_id", "subject", "status",
              "duration_seconds", "please_follow_up", "detail_url", "goals", "received_at")  # fmt: skip
 
 
+COLUMNS = ("id", "source_system_id", *UPDATABLE)
+# PostgreSQL array types of COLUMNS for unnest().
+PG_TYPES = ("varchar", "int", "int", "varchar", "varchar", "varchar", "varchar", "varchar", "timestamptz", "timestamptz", "timestamptz",
+            "float8", "float8", "float8", "varchar", "int2", "int2", "int", "bool", "varchar", "text", "timestamptz")  # fmt: skip
+_SET = ", ".join(f"{c} = excluded.{c}" for c in UPDATABLE)
+_WHERE = "progress_record.state_at < excluded.state_at AND progress_record.source_system_id = excluded.source_system_id"
+
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    # The storage format of UTCDateTime on SQLite (UTC, no zone, microseconds), so that the
+    # stored text orders like the time.
+    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
 def upsert(session: Session, rows: list[dict]) -> int:
     """INSERT .. ON CONFLICT (id) DO UPDATE only where the incoming state is newer and comes from
-    the system that first sent the record; one statement for the whole list. Returns the rows
-    written (new or newer); an equal or older state, or another system's id, changes nothing."""
+    the system that first sent the record. Returns the rows written (new or newer); an equal or
+    older state, or another system's id, changes nothing. ``rows`` must hold each id once.
+
+    The hot path of ingest, so it talks to the driver directly: on PostgreSQL one statement over
+    unnest() of one array per column; on SQLite one executemany, counted by total_changes."""
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(ProgressRecord)
-    table = ProgressRecord.__table__
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.id],
-        set_={name: stmt.excluded[name] for name in UPDATABLE},
-        where=and_(table.c.state_at < stmt.excluded.state_at, table.c.source_system_id == stmt.excluded.source_system_id),
-    )
-    # RETURNING gives exactly the rows written on both backends (a row the WHERE skipped returns
-    # nothing); SQLAlchemy sends the list as multi-row VALUES batches.
-    result = session.connection().execute(stmt.returning(table.c.id), rows)
-    return len(result.all())
+    connection = session.connection()
+    dbapi = connection.connection.driver_connection
+    cols = ", ".join(COLUMNS)
+    if connection.dialect.name == "postgresql":
+        arrays = tuple([row[c] for row in rows] for c in COLUMNS)
+        unnest = ", ".join(f"%s::{t}[]" for t in PG_TYPES)
+        sql = (f"INSERT INTO progress_record ({cols}) SELECT * FROM unnest({unnest}) "
+               f"ON CONFLICT (id) DO UPDATE SET {_SET} WHERE {_WHERE} RETURNING 1")  # fmt: skip
+        with dbapi.cursor() as cursor:
+            cursor.execute(sql, arrays)
+            return len(cursor.fetchall())
+    times = {"state_at", "started_at", "completed_at", "received_at"}
+    tuples = [tuple(_sqlite_time(row[c]) if c in times else row[c] for c in COLUMNS) for row in rows]
+    sql = (f"INSERT INTO progress_record ({cols}) VALUES ({', '.join('?' * len(COLUMNS))}) "
+           f"ON CONFLICT (id) DO UPDATE SET {_SET} WHERE {_WHERE}")  # fmt: skip
+    before = dbapi.total_changes
+    dbapi.executemany(sql, tuples)
+    return dbapi.total_changes - before
 
 
 def record(session: Session, record_id: str) -> ProgressRecord | None:
