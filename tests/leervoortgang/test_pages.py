@@ -80,3 +80,43 @@ def test_other_roles(progress):
     client.cookies.clear()
     login(client, "beheer-school1")  # administrator of another school
     assert client.get(f"/insight/groups/{m.group_ids[0]}").status_code == 403
+
+
+def test_school_overview_and_quality_usage_pages(progress):
+    from datetime import UTC, datetime
+
+    from eduketen.core.db import unit_of_work
+    from eduketen.insight.security import create_account
+
+    from .conftest import ECK, record
+
+    m = setup_mentors(progress.platform, progress.eduv.region, progress.method_system_id)
+    brin = progress.eduv.school.brin
+    # One pupil only activated (not-started) on a second material this week.
+    activated = record(brin, status="not-started", unit="x1", eck=ECK)
+    activated.pop("score")
+    activated["courseId"] = "nieuwe-methode"
+    activated["statusChangedAt"] = datetime.now(UTC).isoformat()
+    assert progress.put(activated["id"], activated).status_code == 200
+    with unit_of_work(progress.platform.sessions) as session:
+        create_account(session, username="kwaliteit", password=STAFF_PASSWORD, role="quality", display_name="Kwaliteit")
+    client = progress.client
+    login(client, "beheer-school0")
+    page = client.get("/insight/school")
+    assert page.status_code == 200
+    text = html.unescape(page.text)
+    assert all(name not in text for name in m.planted[0].names.values())  # counts only
+    row = re.search(r"<th scope=\"row\">Groep 7A \(2026-2027\)</th><td>25</td><td>25</td>", page.text)
+    assert row is not None
+    assert client.get("/insight/usage").status_code == 403
+    client.cookies.clear()
+
+    login(client, "kwaliteit")
+    assert client.get("/insight/school").status_code == 403
+    page = client.get("/insight/usage")
+    assert page.status_code == 200
+    text = html.unescape(page.text)
+    assert "Lesmethode BV — Oefenplatform" in text and "nieuwe-methode" in text
+    # The only-activated material: 1 activated, 0 used.
+    assert re.search(r"<td>nieuwe-methode</td><td>\d{4}-W\d\d</td><td>1</td><td>1</td>\s*<td>0</td><td>0.0</td>", page.text)
+    assert all(name not in text for name in m.planted[0].names.values()) and "ketenid" not in text

@@ -176,3 +176,53 @@ def pupil_page(pupil_id: int, request: Request) -> Response:
         return render("pupil.html", staff=staff, csrf=staff.csrf, role_label=ROLE_LABELS[staff.role], school=school, group=group,
                       name=name, me=me, overall=overall, per_subject=per_subject, measures=svc.MEASURES, timeline=timeline[-200:][::-1],
                       chart=_json_for_page(spec), group_chart=_json_for_page(_chart_spec(overall, highlight=pupil_id)))  # fmt: skip
+
+
+@router.get("/school")
+def school_page(request: Request) -> Response:
+    """The school overview for the school's administrator: per group, no pupil names."""
+    staff, redirect = _staff_or_login(request)
+    if redirect:
+        return redirect
+    if staff.role != "school-administrator":
+        return _refuse(staff, "Geen toegang", "Het schooloverzicht is voor de schoolbeheerder.", 403)
+    platform: Platform = request.app.state.platform
+    t = svc.Thresholds.from_settings(platform.settings)
+    with platform.read_sessions() as session:
+        rows = svc.school_overview(session, staff.school_id, t=t, until=_period(platform, request))
+        school = repo.school(session, staff.school_id)
+        return render("school.html", staff=staff, csrf=staff.csrf, role_label=ROLE_LABELS[staff.role], school=school, rows=rows,
+                      labels=svc.SIGNAL_LABELS, measures=svc.MEASURES, thresholds=t)  # fmt: skip
+
+
+@router.get("/usage")
+def usage_page(request: Request) -> Response:
+    """For quality staff: activation and use of learning materials per material and supplier per
+    week, over every school, in counts only."""
+    from datetime import timedelta
+
+    from eduketen.core.db import utcnow
+
+    staff, redirect = _staff_or_login(request)
+    if redirect:
+        return redirect
+    if staff.role not in ("quality", "platform-admin"):
+        return _refuse(staff, "Geen toegang", "Activatie en gebruik zijn er voor kwaliteitsmedewerkers.", 403)
+    platform: Platform = request.app.state.platform
+    weeks = 8
+    until = _period(platform, request) or utcnow()
+    with platform.read_sessions() as session:
+        rows = svc.usage_per_week(repo.usage_rows(session, until - timedelta(weeks=weeks), until))
+    return render("usage.html", staff=staff, csrf=staff.csrf, role_label=ROLE_LABELS[staff.role], rows=rows, weeks=weeks,
+                  chart=_json_for_page(_usage_spec(rows)))  # fmt: skip
+
+
+def _usage_spec(rows: list[dict]) -> dict:
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v6.json", "width": 640, "height": 240,
+        "data": {"values": [{"week": r["week"], "materiaal": f"{r['course']} ({r['supplier']})", "gebruikt": r["used"]} for r in rows]},
+        "mark": {"type": "line", "point": True},
+        "encoding": {"x": {"field": "week", "type": "ordinal", "title": "week"},
+                     "y": {"field": "gebruikt", "type": "quantitative", "title": "leerlingen die het gebruikten"},
+                     "color": {"field": "materiaal", "type": "nominal", "title": "materiaal"}},
+    }  # fmt: skip

@@ -153,3 +153,18 @@ def records_of(session: Session, school_id: int, eck_ids: list[str], since: date
     if until is not None:
         statement = statement.where(c.state_at < until)
     return [tuple(r) for r in session.execute(statement.order_by(c.state_at))]
+
+
+def usage_rows(session: Session, since: datetime, until: datetime) -> list[tuple]:
+    """(supplier name, system name, course id, school id, eck_id, status, state_at) in the period:
+    the quality page aggregates these; it never shows a pupil."""
+    from eduketen.register.models import Supplier, System
+
+    c = ProgressRecord
+    statement = (
+        select(Supplier.name, System.name, c.course_id, c.school_id, c.eck_id, c.status, c.state_at)
+        .join(System, System.id == c.source_system_id)
+        .join(Supplier, Supplier.id == System.supplier_id)
+        .where(c.state_at >= since, c.state_at < until)
+    )
+    return [tuple(r) for r in session.execute(statement)]

@@ -364,3 +364,41 @@ def assign_mentor(session: Session, *, username: str, school_id: int, schooljaar
         raise ValueError(f"no group {group_external_id!r} in {schooljaar} at this school")
     added = repo.assign_mentor(session, account.id, group.id)
     return {"username": username, "group": group_external_id, "group_id": group.id, "added": added}
+
+
+# -- quality staff: activation and use per material and supplier per week --------------------------------
+
+
+def usage_per_week(rows: list[tuple]) -> list[dict]:
+    """From ``repository.usage_rows``: per supplier, material (course) and ISO week, the pupils for
+    whom the material is activated (any record, also ``not-started``), the pupils who used it
+    (started, completed or abandoned a unit) and the use rate. Counts only; no pupil is named."""
+    table: dict[tuple, dict] = {}
+    for supplier, system, course, school_id, eck, status, at in rows:
+        year, week, _ = at.isocalendar()
+        key = (supplier, system, course, f"{year}-W{week:02d}")
+        entry = table.setdefault(key, {"activated": set(), "used": set(), "schools": set(), "units": 0})
+        entry["activated"].add((school_id, eck))
+        entry["schools"].add(school_id)
+        if status != "not-started":
+            entry["used"].add((school_id, eck))
+            entry["units"] += 1
+    out = []
+    for (supplier, system, course, week), e in sorted(table.items()):
+        activated, used = len(e["activated"]), len(e["used"])
+        out.append({"supplier": supplier, "system": system, "course": course, "week": week, "schools": len(e["schools"]),
+                    "activated": activated, "used": used, "use_rate": round(100.0 * used / activated, 1) if activated else None,
+                    "units": e["units"]})  # fmt: skip
+    return out
+
+
+def school_overview(session: Session, school_id: int, *, t: Thresholds, until: datetime | None = None) -> list[dict]:
+    """Per group of the school: pupils, pupils who practised, median measures, pupils with a signal per kind."""
+    until = until or utcnow()
+    out = []
+    for group in repo.groups_of_school(session, school_id):
+        ctx = group_context(session, group.id, t=t, until=until)
+        counts = {code: sum(1 for p in ctx.pupils if any(s.code == code for s in p.signals)) for code in SIGNAL_LABELS}
+        out.append({"group": group, "pupils": len(ctx.pupils), "active": sum(1 for p in ctx.pupils if p.values["units"]),
+                    "median": ctx.median, "signals": counts, "flagged": sum(1 for p in ctx.pupils if p.signals)})  # fmt: skip
+    return out
