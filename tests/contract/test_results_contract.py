@@ -112,7 +112,17 @@ def coherent(body, brin: str, flat: bool) -> None:
                 item.pop("part", None)
 
 
+# A check of the Doorstroomtoets contract test (registered globally by schemathesis when that module
+# is imported in the same process); it is about Doorstroomtoets "melding" texts, not this API.
+FOREIGN_CHECKS = {"melding_is_the_official_text"}
+
+
+def _checks() -> set[str]:
+    return set(CHECKS.get_all_names()) - FOREIGN_CHECKS
+
+
 def _config(token: str) -> SchemathesisConfig:
+    checks = {name: {"enabled": False} for name in FOREIGN_CHECKS & set(CHECKS.get_all_names())}
     return SchemathesisConfig.from_dict(
         {
             "seed": SEED,
@@ -126,6 +136,7 @@ def _config(token: str) -> SchemathesisConfig:
                 "enabled": True,
                 "positive_data_acceptance": {"expected-statuses": ["201"]},
                 "negative_data_rejection": {"expected-statuses": ["422", "415", "400"]},
+                **checks,
             },
         }
     )
@@ -185,7 +196,7 @@ def test_results_api_against_its_own_openapi_with_every_check(eduv, major):
         schemathesis_asgi.shutdown_lifespans()
     assert not errors, errors
     assert not failures, "\n\n".join(failures[:12])
-    assert checks_run == set(CHECKS.get_all_names()), set(CHECKS.get_all_names()) - checks_run
+    assert checks_run == _checks(), _checks() - checks_run
     # results were really accepted and stored, and bad input really refused
     assert statuses.get(201, 0) > 0 and statuses.get(422, 0) > 0, statuses
     assert statuses.get(500, 0) == 0
