@@ -78,10 +78,17 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     app.include_router(results_api.spec_router)
     app.include_router(results_api.admin_router)
 
+    from eduketen.leervoortgang import api as progress_api
+
+    app.include_router(progress_api.router)
+
     from eduketen.insight import api as insight_api
     from eduketen.insight.pages import PageHeadersMiddleware
 
     app.include_router(insight_api.router)
+    from eduketen.insight import progress_pages
+
+    app.include_router(progress_pages.router)
     app.mount("/insight/static", insight_api.static_files(), name="insight-static")
 
     @app.get("/health", tags=["operations"])
@@ -118,7 +125,8 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     # authentication, the body limit, then the pages' headers and the results API's version.
     app.add_middleware(results_api.ApiVersionMiddleware)
     app.add_middleware(PageHeadersMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       larger={progress_api.BULK_PATH: settings.progress_bulk_max_bytes})
     app.add_middleware(
         AuthFailureLimitMiddleware, trusted=platform.trusted, rate=settings.auth_failure_rate, burst=settings.auth_failure_burst
     )

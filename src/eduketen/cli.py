@@ -42,6 +42,8 @@ staff_app = typer.Typer(help="Staff accounts of the pages under /insight.", no_a
 app.add_typer(oauth_app, name="oauth")
 app.add_typer(consent_app, name="consent")
 app.add_typer(staff_app, name="staff")
+progress_app = typer.Typer(help="Learning progress: groups (CSV import), mentors, synthetic progress.", no_args_is_help=True)
+app.add_typer(progress_app, name="progress")
 
 console = Console()
 err = Console(stderr=True)
@@ -1171,6 +1173,45 @@ def staff_add(
         school_id = register.get_school(s, school).id if school else None
         account = create_account(s, username=username, password=password, role=role, display_name=name, school_id=school_id)
         return {"username": account.username, "role": account.role}
+
+    print(json.dumps(_write(run)))
+
+
+# -- progress ---------------------------------------------------------------------------------------
+
+
+@progress_app.command("groups-import")
+def progress_groups_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV: groep;omschrijving;jaargroep;eck_id;las_key;roepnaam;voorvoegsel;achternaam")],
+    school: Annotated[str, typer.Option(help="BRIN or OIN")],
+    schooljaar: Annotated[str, typer.Option(help="e.g. 2026-2027")],
+) -> None:
+    """Import a school year's groups and pupils from a CSV (all rows or none)."""
+    from eduketen.leervoortgang import service as progress
+    from eduketen.register import service as register
+
+    text = file.read_text(encoding="utf-8-sig")
+
+    def run(s):
+        return progress.import_groups_csv(s, school_id=register.get_school(s, school).id, schooljaar=schooljaar, text=text)
+
+    print(json.dumps(_write(run)))
+
+
+@progress_app.command("mentor-assign")
+def progress_mentor_assign(
+    username: Annotated[str, typer.Option()],
+    school: Annotated[str, typer.Option(help="BRIN or OIN")],
+    schooljaar: Annotated[str, typer.Option()],
+    group: Annotated[str, typer.Option(help="the group's id in the pupil list (external id)")],
+) -> None:
+    """Let a mentor see a group on the pages."""
+    from eduketen.leervoortgang import service as progress
+    from eduketen.register import service as register
+
+    def run(s):
+        return progress.assign_mentor(s, username=username, school_id=register.get_school(s, school).id, schooljaar=schooljaar,
+                                      group_external_id=group)  # fmt: skip
 
     print(json.dumps(_write(run)))
 

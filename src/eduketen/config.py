@@ -131,6 +131,22 @@ class Settings(BaseSettings):
     # Staff pages (insight/): session length; cookies are Secure, HttpOnly, SameSite=Strict.
     staff_session_seconds: int = 8 * 3600
 
+    # Learning progress (leervoortgang/): the system of ``own_oin`` that receives progress records
+    # (consent "progress-api" is between the sender's system and this one), the largest bulk body.
+    progress_system: str = "Leermiddelendashboard"
+    progress_bulk_max_bytes: int = 16_000_000
+    # Group-context signals (the mentor's pages): thresholds, not magic numbers.
+    progress_period_days: int = 42  # the period the group view looks at, ending today
+    progress_recent_days: int = 14  # "recent" for the drop against the pupil's own history
+    progress_z_high: float = 2.0  # robust z of practice above which a pupil "practises much more"
+    progress_much_factor: float = 1.5  # ... and at least this many times the group median (a tight group has a tiny MAD)
+    progress_low_percentile: float = 20.0  # score percentile at or below which a pupil "scores among the lowest"
+    progress_hardly_fraction: float = 0.35  # units below this fraction of the group median: "hardly practises"
+    progress_abandon_rate: float = 0.30  # share of units abandoned from which a pupil "often abandons"
+    progress_abandon_min: int = 3  # ... and at least this many abandoned units
+    progress_drop_points: float = 20.0  # recent mean score this many points under the pupil's own earlier mean
+    progress_drop_min_records: int = 3  # scored records needed on both sides of the drop
+
     log_level: str = "INFO"
     log_json: bool = True
 

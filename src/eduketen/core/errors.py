@@ -96,21 +96,23 @@ class BodyLimitMiddleware:
     """Refuse bodies over the limit with 413 before reading them (Content-Length), or as soon as
     the streamed body passes the limit."""
 
-    def __init__(self, app, max_bytes: int) -> None:
+    def __init__(self, app, max_bytes: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = sorted((larger or {}).items(), key=lambda kv: -len(kv[0]))  # exact path -> its own limit
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        max_bytes = next((limit for path, limit in self.larger if scope["path"] == path), self.max_bytes)
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
                     length = int(value)
                 except ValueError:
                     length = -1
-                if length < 0 or length > self.max_bytes:
-                    return await self._refuse(send)
+                if length < 0 or length > max_bytes:
+                    return await self._refuse(send, max_bytes)
                 break
         received = 0
         refused = False
@@ -120,18 +122,18 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     refused = True
-                    raise _TooLarge(self.max_bytes)
+                    raise _TooLarge(max_bytes)
             return message
 
         try:
             await self.app(scope, limited_receive, send)
         except _TooLarge:
-            await self._refuse(send)
+            await self._refuse(send, max_bytes)
 
-    async def _refuse(self, send):
-        body = _too_large_body(self.max_bytes)
+    async def _refuse(self, send, max_bytes: int):
+        body = _too_large_body(max_bytes)
         await send(
             {
                 "type": "http.response.start",

@@ -40,7 +40,10 @@ def _message(title: str, message: str, status: int, **context) -> Response:
 
 @router.get("/")
 def home(request: Request) -> Response:
-    return RedirectResponse("/insight/consent" if security.staff_from_request(request) else "/insight/login", status_code=303)
+    staff = security.staff_from_request(request)
+    if staff is None:
+        return RedirectResponse("/insight/login", status_code=303)
+    return RedirectResponse("/insight/groups" if staff.role == "mentor" else "/insight/consent", status_code=303)
 
 
 @router.get("/login")
@@ -73,7 +76,11 @@ async def login(request: Request) -> Response:
 
     def run():
         with unit_of_work(platform.sessions) as session:
-            return security.login(session, username, form.get("password", "")[:200], lifetime_seconds=platform.settings.staff_session_seconds)
+            outcome = security.login(session, username, form.get("password", "")[:200], lifetime_seconds=platform.settings.staff_session_seconds)
+            if outcome is None:
+                return None
+            staff = security.staff_for_token(session, outcome[0])
+            return outcome[0], staff.role
 
     outcome = await run_in_threadpool(run)
     if outcome is None:
@@ -81,8 +88,8 @@ async def login(request: Request) -> Response:
         response = render("login.html", status=401, login_csrf=token, username=username, error="Onjuiste gebruikersnaam of wachtwoord.")
         _cookie(response, LOGIN_CSRF_COOKIE, token, 3600)
         return response
-    session_token, _ = outcome
-    response = RedirectResponse("/insight/consent", status_code=303)
+    session_token, role = outcome
+    response = RedirectResponse("/insight/groups" if role == "mentor" else "/insight/consent", status_code=303)
     _cookie(response, security.COOKIE, session_token, platform.settings.staff_session_seconds)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
     return response

@@ -15,6 +15,7 @@ from eduketen.register import models as _register_models  # noqa: F401
 from eduketen.core.oauth import models as _oauth_models  # noqa: F401
 from eduketen.toetsresultaten import models as _results_models  # noqa: F401
 from eduketen.insight import models as _insight_models  # noqa: F401
+from eduketen.leervoortgang import models as _progress_models  # noqa: F401
 
 target_metadata = Base.metadata
 

@@ -35,6 +35,7 @@ from eduketen.simulate.region import (
 
 DEMO_SEED = 2026
 RESULTS_SUPPLIER = ("Toetsplatform Zuid (demo)", "00000003000000003000", "Toetsplatform")
+PROGRESS_SUPPLIER = ("Lesmethode Oost (demo)", "00000003000000005000", "Oefenplatform")
 RESULTS_RECEIVER = "Resultatenadministratie"
 DEMO_CLIENT = "demo-toetsplatform"
 
@@ -93,6 +94,7 @@ def prepare(directory: Path, port: int, *, schools: int = 40, pupils: int = 30) 
             install_region(session, region)
             open_windows(session)
             results = _seed_results(session, region, directory)
+            progress = _seed_progress(session, region, directory, settings)
     finally:
         platform.engine.dispose()
 
@@ -154,6 +156,13 @@ def prepare(directory: Path, port: int, *, schools: int = 40, pupils: int = 30) 
             "sample_bundle": results["bundle_file"],
             "staff_pages": f"{base}/insight/",
             "staff_login_file": results["login_file"],
+        },
+        "progress": {
+            "what": "Edu-V Progress API and the mentor's pages: synthetic progress with planted patterns in two groups",
+            "put_endpoint": f"{base}/leervoortgang/v1/progress/{{id}}",
+            "bulk_endpoint": f"{base}/leervoortgang/v1/progress",
+            "mentor_pages": f"{base}/insight/groups",
+            "mentor_login_file": progress["login_file"],
         },
     }
     (directory / "demo.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
@@ -306,6 +315,47 @@ def seed_traffic(setup: DemoSetup, port: int, *, share: float = 0.6) -> dict[int
     return outcome
 
 
+def _seed_progress(session, region: Region, directory: Path, settings) -> dict:
+    """Learning progress of the demo: this installation's dashboard system, a method supplier with
+    consent of the first school, two groups with planted patterns and a mentor of the first group."""
+    from datetime import UTC, datetime
+
+    from eduketen.insight.security import create_account
+    from eduketen.leervoortgang import repository as progress_repo
+    from eduketen.leervoortgang import service as progress_svc
+    from eduketen.register import consent
+    from eduketen.register import repository as repo
+    from eduketen.register import service as register
+    from eduketen.simulate.progress import plant
+
+    login_file = directory / "mentor-login"
+    first = region.schools[0]
+    username = f"mentor-{first.brin.lower()}"
+    if progress_repo.account_by_username(session, username) is not None:
+        return {"login_file": str(login_file)}
+    own = register.get_supplier(session, settings.own_oin or region.toetsaanbieder.oin)
+    dashboard = repo.system_by_name(session, own.id, settings.progress_system) or register.add_system(
+        session, supplier=own, name=settings.progress_system, kind="dashboard")  # fmt: skip
+    method = repo.supplier_by_oin(session, PROGRESS_SUPPLIER[1]) or register.add_supplier(session, name=PROGRESS_SUPPLIER[0], oin=PROGRESS_SUPPLIER[1])
+    source = repo.system_by_name(session, method.id, PROGRESS_SUPPLIER[2]) or register.add_system(
+        session, supplier=method, name=PROGRESS_SUPPLIER[2], kind="leermiddel")  # fmt: skip
+    school = register.get_school(session, first.brin)
+    if consent.find(session, school.id, "progress-api", source.id, dashboard.id) is None:
+        c = consent.request(session, school=school, api="progress-api", source=source, receiver=dashboard, actor="demo")
+        consent.activate(session, c, actor="demo")
+        consent.confirm(session, c, actor="demo")
+    groups = plant(session, school_id=school.id, brin=school.brin, schooljaar="2026-2027", source_system_id=source.id,
+                   until=datetime.now(UTC), thresholds=progress_svc.Thresholds.from_settings(settings), n_groups=2, size=25, seed=2026)  # fmt: skip
+    password = secrets.token_urlsafe(12)
+    create_account(session, username=username, password=password, role="mentor", display_name=f"Mentor {groups[0].group_external_id}",
+                   school_id=school.id)  # fmt: skip
+    progress_svc.assign_mentor(session, username=username, school_id=school.id, schooljaar="2026-2027",
+                               group_external_id=groups[0].group_external_id)  # fmt: skip
+    login_file.write_text(f"{username}\n{password}\n")
+    login_file.chmod(0o600)
+    return {"login_file": str(login_file)}
+
+
 def run(directory: Path, port: int, *, schools: int = 40, pupils: int = 30, traffic: bool = True, serve: bool = True) -> DemoSetup:
     from rich.console import Console
 
@@ -320,6 +370,11 @@ def run(directory: Path, port: int, *, schools: int = 40, pupils: int = 30, traf
         username, password = login.read_text().split()[:2]
         console.print(f"  staff pages: https://127.0.0.1:{port}/insight/  log in as [bold]{username}[/bold] / [bold]{password}[/bold]"
                       f" (school administrator of {setup.region.schools[0].name})")  # fmt: skip
+    mentor = Path(setup.manifest["progress"]["mentor_login_file"])
+    if mentor.exists():
+        username, password = mentor.read_text().split()[:2]
+        console.print(f"  mentor pages: https://127.0.0.1:{port}/insight/  log in as [bold]{username}[/bold] / [bold]{password}[/bold]"
+                      " (a group with planted progress patterns)")  # fmt: skip
     console.print("\n[bold]Try:[/bold]")
     print(example_requests(setup) + "\n", flush=True)
     if not serve:
