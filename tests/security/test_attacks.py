@@ -111,6 +111,13 @@ CATALOGUE: dict[tuple[str, str], str] = {
     ("POST", "/insight/consent"): "session",
     ("POST", "/insight/consent/{consent_id}/{action}"): "session",
     ("POST", "/insight/logout"): "session",
+    ("GET", "/insight/groups"): "session",
+    ("GET", "/insight/groups/{group_id}"): "session",
+    ("GET", "/insight/pupils/{pupil_id}"): "session",
+    ("GET", "/insight/school"): "session",
+    ("GET", "/insight/usage"): "session",
+    ("POST", "/leervoortgang/v1/progress"): "bearer",
+    ("PUT", "/leervoortgang/v1/progress/{record_id}"): "bearer",
 }
 
 
@@ -233,8 +240,9 @@ def test_callers_without_the_right_credentials_get_nothing(world, record):
                 record.check("authentication", template, attack, _call(client, method, path, headers=headers, body=body), markers=markers)
             continue
         if guard in ("bearer", "session", "login", "token-endpoint"):
-            path = template.replace("{consent_id}", "1").replace("{action}", "revoke")
-            body = {} if method == "POST" else None
+            path = template.replace("{consent_id}", "1").replace("{action}", "revoke").replace("{group_id}", "1")
+            path = path.replace("{pupil_id}", "1").replace("{record_id}", "r-1")
+            body = {} if method in ("POST", "PUT") else None
             if guard == "bearer":  # OAuth access tokens only: nothing else opens these
                 attacks = [
                     ("no token", {}),
@@ -402,13 +410,16 @@ def test_bodies_too_large_or_too_deep_are_refused_on_every_endpoint(world, recor
             params, headers = None, chain.cert_header(a.las.oin)
         else:
             params, headers = None, ADMIN
-        path = path.replace("{consent_id}", "1").replace("{action}", "revoke").replace("{client_id}", "x")
+        path = path.replace("{consent_id}", "1").replace("{action}", "revoke").replace("{client_id}", "x").replace("{record_id}", "r-1")
         # a staff page without a session sends the visitor to the login form (303, not followed here);
         # rotating the signing keys takes no body at all, so there is nothing to refuse (201)
         deep_refused = (400, 401, 404, 405, 413, 422) + ((303,) if guard == "session" else ()) + (
             (201,) if template == "/admin/oauth/keys/rotate" else ()
         )
-        r = _call(chain.client, method, path, params=params, headers=headers, raw=big)
+        over = big
+        if template == "/leervoortgang/v1/progress":  # the bulk path has its own, larger limit
+            over = b'{"x":"' + b"a" * (chain.platform.settings.progress_bulk_max_bytes + 10) + b'"}'
+        r = _call(chain.client, method, path, params=params, headers=headers, raw=over)
         record.check("body", template, "over the size limit", r, refused=(413,))
         assert r.headers["content-type"].startswith("application/json")
         for attack, raw in (("100,000 nested arrays", deep), ("50,000 nested objects", deep_object)):
