@@ -43,6 +43,9 @@ MAKE_BENCH_ARGS: dict[str, list[str]] = {
     "registration_season": ["--schools", "300", "--baseline-runs", "3", "--wait-idle", "20"],
     "national_season": ["--schools", "40", "--baseline-reports", "300"],
     "pdf_reports": ["--n", "300"],
+    "results_bundles": ["--bundles", "300"],
+    "progress_ingest": ["--batches", "10", "--puts", "300"],
+    "progress_group_page": ["--records", "200000"],
 }
 
 
