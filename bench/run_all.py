@@ -28,6 +28,7 @@ import json
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _machine(doc: dict) -> str:
     m = doc.get("machine") or {}
-    cores = m.get("nproc") or m.get("cpus") or m.get("cpu_count")
+    cores = m.get("nproc") or m.get("cpus") or m.get("cpu_count") or doc.get("cpus")
     model = (m.get("cpu_model") or "").replace("(R)", "").replace("(TM)", "").strip()
     parts = [f"{cores} cores" if cores else None, model or None, f"Python {m['python']}" if m.get("python") else None]
     return ", ".join(p for p in parts if p) or "?"
@@ -162,6 +163,38 @@ def rows_for(name: str, doc: dict) -> list[dict]:
             "baseline": _fmt(base.get("reports_per_s"), " PDF/s alone"), "ratio": _fmt(doc.get("ratio_results_stage_vs_pdf_only")),
             "ok": ok,
         }]  # fmt: skip
+    if name == "results_bundles":
+        ours, base = doc.get("eduketen") or {}, doc.get("baseline") or {}
+        return [{
+            "what": f"results bundles, {doc.get('storage')}: POST /toetsresultaten/v1/results",
+            "size": f"{_fmt(ours.get('bundles'))} bundles x {doc.get('students_per_bundle')} students",
+            "figure": f"{_fmt(ours.get('bundles_per_second'), ' bundles/s')} ({_fmt(ours.get('students_per_second'), ' students/s')}), p95 {_fmt(ours.get('latency_ms', {}).get('p95'), ' ms')}",
+            "baseline": _fmt(base.get("bundles_per_second"), " bundles/s (bare FastAPI)"), "ratio": _fmt(doc.get("ratio_eduketen_to_baseline")),
+            "ok": ok if ok is not None else (ours.get("statuses") or {}).get("201") == ours.get("bundles"),  # every bundle stored
+        }]  # fmt: skip
+    if name == "progress_ingest":
+        rows = []
+        for run in doc.get("runs", []):
+            ours, base = run.get("eduketen_bulk") or {}, run.get("baseline_bulk") or {}
+            put, base_put = run.get("eduketen_put") or {}, run.get("baseline_put") or {}
+            rows.append({
+                "what": f"progress ingest, {run.get('storage')}: bulk POST and single PUT",
+                "size": f"{_fmt(doc.get('batches'))} x {_fmt(doc.get('batch_size'))} records, {_fmt(doc.get('puts'))} PUTs",
+                "figure": f"bulk {_fmt(ours.get('records_per_second'), ' records/s')} (goal {_fmt(doc.get('goal_records_per_second'))}); PUT {_fmt(put.get('requests_per_second'), ' req/s')}",
+                "baseline": f"bulk {_fmt(base.get('records_per_second'), ' records/s')}; PUT {_fmt(base_put.get('requests_per_second'), ' req/s')}",
+                "ratio": f"bulk {_fmt(run.get('ratio_bulk_eduketen_to_baseline'))}, PUT {_fmt(run.get('ratio_put_eduketen_to_baseline'))}",
+                "ok": run.get("stored_records") == run.get("expected_records"),  # the run's own check; the goal is in the figure
+            })  # fmt: skip
+        return rows
+    if name == "progress_group_page":
+        ours, base = doc.get("eduketen") or {}, doc.get("baseline") or {}
+        p95 = (ours.get("latency_ms") or {}).get("p95")
+        return [{
+            "what": f"mentor's group page, {doc.get('storage')}", "size": f"{_fmt(doc.get('stored_records'))} progress records stored",
+            "figure": f"p95 {_fmt(p95, ' ms')} (goal under {doc.get('goal_p95_ms')} ms), {_fmt(ours.get('requests_per_second'), ' req/s')}",
+            "baseline": f"p95 {_fmt((base.get('latency_ms') or {}).get('p95'), ' ms')} (bare page)", "ratio": f"{_fmt(doc.get('ratio_p95_eduketen_to_baseline'))}x the p95",
+            "ok": (ours.get("statuses") or {}).get("200") == ours.get("requests"),
+        }]  # fmt: skip
     return [{"what": name, "size": json.dumps(p)[:80], "figure": "see JSON", "baseline": "-", "ratio": "-", "ok": ok}]
 
 
@@ -177,7 +210,8 @@ def render_table() -> str:
             continue
         if not isinstance(doc, dict):
             continue
-        date = (doc.get("date") or "?").replace("T", " ").replace("+00:00", "")
+        stamp = doc.get("date") or datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")  # when it was written
+        date = stamp.replace("T", " ").replace("+00:00", "")
         for row in rows_for(path.stem, doc):
             ok = {True: "yes", False: "**no**", None: "-"}[row["ok"] if row["ok"] in (True, False) else None]
             lines.append(
@@ -196,7 +230,9 @@ def write_table() -> None:
         "Written by `bench/run_all.py` (`make bench`) from the JSON files in `bench/results/`; do not edit by hand.\n"
         "Each figure comes with a baseline measured in the same run on the same machine, and the ratio between them.\n"
         "`make bench` runs every benchmark at a small size (a few minutes on 2 shared cores); "
-        "`bench/run_all.py --national` at the national size. What each benchmark does: `bench/README.md`.\n\n"
+        "`bench/run_all.py --national` at the national size. What each benchmark does: `bench/README.md`.\n"
+        "*ok* says the run's own checks passed (every answer as expected, nothing lost); a goal, where there is one, "
+        "is in the figure, and the ratio column is against the baseline.\n\n"
         + table + "\n"
     )
     if README.exists():
