@@ -43,6 +43,22 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # how UTCDateTime (SQLAlchemy's SQLite DATETIME) stores a value
+
+
+def sqlite_time(value: datetime) -> str:
+    """A datetime as UTCDateTime stores it on SQLite (UTC, no zone, microseconds), for SQL that
+    bypasses the ORM's types; the stored text orders like the time."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(UTC).strftime(SQLITE_TIME_FORMAT)
+
+
+def bind_time(engine: Engine, value: datetime):
+    """A datetime to bind into textual SQL: as stored on SQLite, as it is on PostgreSQL."""
+    return sqlite_time(value) if engine.dialect.name == "sqlite" else value
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

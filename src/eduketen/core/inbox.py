@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert as generic_insert
@@ -25,6 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
+from eduketen.core.db import sqlite_time
 from eduketen.core.identifiers import new_uuid4
 from eduketen.core.models import InboxMessage
 
@@ -189,7 +190,6 @@ class GroupCommitWriter:
 
 
 _COLUMNS = tuple(c.name for c in InboxMessage.__table__.columns)
-_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy's SQLite DATETIME stores a value
 
 
 def new_message_id() -> str:
@@ -258,8 +258,4 @@ class InboxWriter(GroupCommitWriter):
 
 
 def _sqlite_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC).strftime(_SQLITE_TIME)
-    return value
+    return sqlite_time(value) if isinstance(value, datetime) else value

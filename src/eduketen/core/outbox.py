@@ -23,14 +23,14 @@ import random
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from eduketen.core.db import utcnow
+from eduketen.core.db import bind_time, utcnow
 from eduketen.core.models import OutboxMessage
 from eduketen.core.worker import PollingLoop
 
@@ -138,12 +138,6 @@ def outbox_counts(session: Session) -> dict[str, int]:
     return {status: n for status, n in rows}
 
 
-def _stamp(engine, value: datetime):
-    if engine.dialect.name == "sqlite":
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    return value
-
-
 class OutboxDeliverer(PollingLoop):
     thread_name = "outbox"
     def __init__(
@@ -202,7 +196,7 @@ class OutboxDeliverer(PollingLoop):
             " AND NOT EXISTS (SELECT 1 FROM outbox_message p WHERE p.ordering_key = o.ordering_key AND p.seq < o.seq"
             "   AND (p.status = 'pending' OR (p.locked_until IS NOT NULL AND p.locked_until >= :now)))"
             f" ORDER BY o.seq LIMIT :n{lock}) RETURNING seq, attempts"
-        ).bindparams(lease=_stamp(e, now + self._lease), now=_stamp(e, now), n=self._concurrency * 4)
+        ).bindparams(lease=bind_time(e, now + self._lease), now=bind_time(e, now), n=self._concurrency * 4)
         with self._sessions() as session, session.begin():
             claimed = {row.seq: row.attempts for row in session.execute(sql)}
             if not claimed:

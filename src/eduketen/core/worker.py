@@ -16,13 +16,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from eduketen.core.db import utcnow
+from eduketen.core.db import bind_time, utcnow
 from eduketen.core.models import InboxMessage
 
 log = logging.getLogger("eduketen.worker")
@@ -203,8 +203,8 @@ class Worker(PollingLoop):
             "OR (status='processing' AND locked_until < :now) "
             f"ORDER BY received_at LIMIT :n{lock}) RETURNING id, attempts, received_at, operation"
         ).bindparams(
-            lease=_bind_time(self._sessions, now + self._lease),
-            now=_bind_time(self._sessions, now),
+            lease=bind_time(self._sessions.kw["bind"], now + self._lease),
+            now=bind_time(self._sessions.kw["bind"], now),
             n=self._batch,
         )
         with self._sessions() as session, session.begin():
@@ -320,14 +320,6 @@ class Worker(PollingLoop):
                 .where(InboxMessage.id == message_id, InboxMessage.attempts == attempts)
                 .values(**values)
             )
-
-
-def _bind_time(factory: sessionmaker[Session], value):
-    """Datetimes bound into textual SQL must match how UTCDateTime stores them."""
-    engine = factory.kw["bind"]
-    if engine.dialect.name == "sqlite":
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    return value
 
 
 def pending_count(session: Session) -> int:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from eduketen.core.db import sqlite_time
 from eduketen.insight.models import StaffAccount
 from eduketen.leervoortgang.models import MentorGroup, ProgressRecord
 from eduketen.register.models import GroupMembership, Pupil, PupilIdentity, School, SchoolGroup
@@ -25,9 +26,7 @@ _WHERE = "progress_record.state_at < excluded.state_at AND progress_record.sourc
 
 
 def _sqlite_time(value: datetime | None) -> str | None:
-    # The storage format of UTCDateTime on SQLite (UTC, no zone, microseconds), so that the
-    # stored text orders like the time.
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return None if value is None else sqlite_time(value)
 
 
 def upsert(session: Session, rows: list[dict]) -> int:
