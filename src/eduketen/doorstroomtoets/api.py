@@ -247,11 +247,11 @@ async def receive_message(request: Request, spec: SpecVersion, inbound: Inbound)
     return answer(202)
 
 
-def _melding(spec: SpecVersion, path: str, status: int) -> str:
+def _melding(spec: SpecVersion, path: str, status: int, method: str = "post") -> str:
     """The spec's text for a status; for a status the file does not list on this path, the text
-    it gives that status on /registreren."""
-    responses = spec.document["paths"][path]["post"]["responses"]
-    return spec.melding(path, "post", status) if str(status) in responses else spec.melding("/registreren", "post", status)
+    it gives that status on POST /registreren."""
+    responses = spec.document["paths"][path][method]["responses"]
+    return spec.melding(path, method, status) if str(status) in responses else spec.melding("/registreren", "post", status)
 
 
 REPORT_PATH = "/leerlingrapport/{rapportid}"
@@ -266,11 +266,7 @@ async def serve_report(request: Request, spec: SpecVersion, rapportid: str) -> R
     def answer(status: int, toelichting: str | None = None) -> Response:
         if status == 204:  # HTTP forbids a body on 204, whatever the official file shows
             return Response(status_code=204)
-        melding = (
-            spec.melding(REPORT_PATH, "get", status)
-            if str(status) in spec.document["paths"][REPORT_PATH]["get"]["responses"]
-            else spec.melding("/registreren", "post", status)
-        )
+        melding = _melding(spec, REPORT_PATH, status, "get")
         body = {"melding": melding}
         if toelichting:
             body["toelichting"] = toelichting
