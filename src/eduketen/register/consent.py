@@ -6,6 +6,7 @@ kept with who made it. ``require_consent`` is the one check every exchange calls
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select
@@ -274,8 +275,6 @@ class SwitchedOffView:
         self._off = None
 
     def is_off(self, school_oin: str, source_oin: str, receiving_oin: str) -> bool:
-        import time
-
         if self._off is None or time.monotonic() - self._loaded > self._ttl:
             with self._sessions() as session:
                 self._off = switched_off(session, self._api)
