@@ -17,6 +17,8 @@ from eduketen.core.db import unit_of_work
 from eduketen.core.platform import Platform
 from eduketen.simulate.region import install_region, open_windows
 
+from .browser import browser  # noqa: F401  (the shared chromium fixture)
+
 ROOT = Path(__file__).resolve().parents[2]
 EDUKETEN = str(Path(sys.executable).parent / "eduketen")
 
