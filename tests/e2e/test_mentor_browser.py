@@ -5,7 +5,6 @@ Screenshots go to test-artifacts/screenshots/mentor-*.png (gitignored)."""
 
 from __future__ import annotations
 
-
 import pytest
 
 from ..eduv import STAFF_PASSWORD, client_keys, jwks_server  # noqa: F401
