@@ -15,11 +15,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from eduketen.core.worker import TwoPhase
 from eduketen.core.db import utcnow
 from eduketen.core.identifiers import deelnemersgroep_problems, parse_schooljaar
+from eduketen.core.worker import TwoPhase
 from eduketen.doorstroomtoets import repository as repo
-from eduketen.doorstroomtoets.models import Deelname, OnbekendAdvies, Resultaat, Schooladvies, Venster
+from eduketen.doorstroomtoets.models import (
+    Deelname,
+    OnbekendAdvies,
+    Resultaat,
+    Schooladvies,
+    Venster,
+)
 from eduketen.doorstroomtoets.schemas import SpecVersion, version_for_schooljaar
 from eduketen.register import service as register
 from eduketen.register.service import GroupIn, PupilIn, SchoolInfo
@@ -34,12 +40,27 @@ class DoorstroomtoetsError(ValueError):
 # -- content checks the schema cannot express ------------------------------------------------------
 
 
+_REF_LIMIT = {"LAS-key": 256, "ECK-iD": 300}  # the widths of the columns that keep them
+
+
+def _refs_fine(entries: list[dict]) -> bool:
+    """The usual case, checked with the fewest steps: one or two identities of different kinds,
+    each a non-empty string within its width (the schema has already fixed the labels)."""
+    n = len(entries)
+    if n == 0 or n > 2:
+        return False
+    if n == 2 and entries[0].get("label") == entries[1].get("label"):
+        return False
+    for entry in entries:
+        value = entry.get("onderwijsdeelnemerID")
+        if value.__class__ is not str or len(value) > _REF_LIMIT.get(entry.get("label"), 300) or not value.strip():
+            return False
+    return True
+
+
 def _refs(entries: list[dict], base: str, errors: list[dict]) -> None:
-    if len(entries) == 1:  # the usual case, checked with the fewest steps
-        entry = entries[0]
-        value, label = entry.get("onderwijsdeelnemerID"), entry.get("label")
-        if isinstance(value, str) and value.strip() and len(value) <= (256 if label == "LAS-key" else 300):
-            return
+    if _refs_fine(entries):
+        return
     if not entries:
         errors.append({"veld": base, "fout": "minstens 1 leerlingidentiteit verplicht (ECK-iD of LAS-key)"})
         return
@@ -113,20 +134,20 @@ def content_problems(
             }
         )
     if operation == "registreren":
-        seen: dict[tuple[str, str], int] = {}
-        for i, pupil in enumerate(body["deelnemers"]):
-            for ref in pupil["deelnemerref"]:
-                key = (ref.get("label"), ref.get("onderwijsdeelnemerID"))
-                if key in seen:
-                    errors.append(
-                        {"veld": f"deelnemers/{i}/deelnemerref", "fout": f"{key[0]} komt ook voor bij deelnemers/{seen[key]}"}
-                    )
-                seen.setdefault(key, i)
-        group_ids = {g["id"] for g in body["groepen"]}
-        if len(group_ids) != len(body["groepen"]):
+        groepen = body["groepen"]
+        group_ids = {g["id"] for g in groepen}
+        if len(group_ids) != len(groepen):
             errors.append({"veld": "groepen", "fout": "elke stamgroep-id hoogstens 1 keer"})
-        for i, pupil in enumerate(body["deelnemers"]):
-            _refs(pupil["deelnemerref"], f"deelnemers/{i}/deelnemerref", errors)
+        seen: dict[tuple[str, str], int] = {}
+        for i, pupil in enumerate(body["deelnemers"]):  # one pass over the pupils
+            refs = pupil["deelnemerref"]
+            for ref in refs:
+                key = (ref.get("label"), ref.get("onderwijsdeelnemerID"))
+                first = seen.setdefault(key, i)
+                if first != i:
+                    errors.append({"veld": f"deelnemers/{i}/deelnemerref", "fout": f"{key[0]} komt ook voor bij deelnemers/{first}"})
+            if not _refs_fine(refs):
+                _refs(refs, f"deelnemers/{i}/deelnemerref", errors)
             if pupil["groep"] not in group_ids:
                 errors.append({"veld": f"deelnemers/{i}/groep", "fout": "verwijst niet naar een stamgroep in groepen"})
             initials = pupil["extensie"]["voorletters"]
