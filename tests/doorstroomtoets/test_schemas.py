@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eduketen.doorstroomtoets.schemas import body_schema, prune, versions
+from eduketen.doorstroomtoets.schemas import body_schema, prune, schema_errors, versions
 from eduketen.doorstroomtoets.service import content_problems
 from eduketen.register.service import SchoolInfo
 from eduketen.simulate.region import deelnemerslijst, generate_region, schooladviezenlijst
@@ -38,6 +38,7 @@ def test_a_body_without_extra_fields_is_kept_as_it_is(component):
     body = BODIES[component]
     assert schema.closed.is_valid(body)
     assert schema.kept(body) is body
+    assert schema.check(body) == ([], body) and schema.check(body)[1] is body
     assert prune(body, schema.shape) == body
 
 
@@ -56,6 +57,17 @@ def test_an_extra_field_anywhere_is_removed(component, data):
     kept = schema.kept(body)
     assert kept == prune(body, schema.shape)
     assert kept == BODIES[component]  # exactly the extra field is gone
+    assert schema.check(body) == ([], BODIES[component])
+
+
+@pytest.mark.parametrize("component", sorted(BODIES))
+def test_check_names_the_offending_field_and_keeps_nothing(component):
+    schema = body_schema("v1.1", component)
+    body = copy.deepcopy(BODIES[component])
+    del body["schooljaar"]
+    errors, kept = schema.check(body)
+    assert kept is None
+    assert errors == schema_errors(schema, body) and {"veld": "schooljaar", "fout": "verplicht veld ontbreekt"} in errors
 
 
 def test_nul_check_finds_the_escaped_character_with_and_without_the_raw_body():

@@ -29,7 +29,6 @@ from eduketen.doorstroomtoets.schemas import (
     SpecVersion,
     WindowIn,
     body_schema,
-    schema_errors,
     versions,
 )
 from eduketen.doorstroomtoets import repository, service
@@ -196,7 +195,7 @@ async def receive_message(request: Request, spec: SpecVersion, inbound: Inbound)
     if not isinstance(body, dict):
         return answer(422, "Het bericht moet een JSON-object zijn.")
     schema = body_schema(spec.key, inbound.component)
-    fouten = schema_errors(schema, body)
+    fouten, kept = schema.check(body)
     if fouten:
         return answer(422, f"Het bericht voldoet niet aan {inbound.component} van versie {spec.version}.", fouten)
     fouten = content_problems(spec, inbound.operation, body, school, raw)
@@ -216,7 +215,6 @@ async def receive_message(request: Request, spec: SpecVersion, inbound: Inbound)
             return answer(403, f"Aanlevering is nu niet mogelijk: {reason}.")
 
     # 7. stored durably, then 202
-    kept = schema.kept(body)
     canonical = orjson.dumps(kept, option=orjson.OPT_SORT_KEYS)
     # the idempotency key is the SHA-256 of this, computed by the inbox writer thread
     material = b"|".join((inbound.operation.encode(), spec.key.encode(), edu_to.encode(), edu_from.encode(), canonical))

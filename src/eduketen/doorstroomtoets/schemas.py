@@ -147,6 +147,15 @@ class BodySchema:
             return body
         return prune(body, self.shape)
 
+    def check(self, body: Any) -> tuple[list[dict[str, str]], Any]:
+        """The offending fields (as ``schema_errors``) and, when there are none, the body to keep.
+        The closed schema accepts only bodies the open one accepts too, so the usual body (only
+        spec fields) is validated and found to need no pruning in one pass."""
+        if self.closed is not None and self.closed.is_valid(body):
+            return [], body
+        errors = schema_errors(self, body)
+        return errors, (None if errors else prune(body, self.shape))
+
 
 def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     while "$ref" in schema:
