@@ -4,8 +4,6 @@ and provisional advice. No HTTP and no commit here."""
 from __future__ import annotations
 
 import json
-import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -15,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from eduketen.core.cache import Refreshed
 from eduketen.core.db import utcnow
 from eduketen.core.identifiers import deelnemersgroep_problems, parse_schooljaar
 from eduketen.core.worker import TwoPhase
@@ -190,25 +189,21 @@ def set_window(session: Session, *, schooljaar: str, soort: str, opens: date, cl
 
 
 class WindowView:
-    """Windows per school year, cached like the register view."""
+    """Windows per school year, kept in memory like the register view (``core.cache.Refreshed``)."""
 
     def __init__(self, session_factory: sessionmaker[Session], ttl: float = 5.0) -> None:
         self._sessions = session_factory
-        self._ttl = ttl
-        self._cache: dict[tuple[str, str], tuple[date, date]] | None = None
-        self._loaded = 0.0
-        self._lock = threading.Lock()
+        self._view: Refreshed[dict[tuple[str, str], tuple[date, date]]] = Refreshed(self._load, ttl)
 
     def invalidate(self) -> None:
-        self._cache = None
+        self._view.invalidate()
 
     def window(self, schooljaar: str, soort: str) -> tuple[date, date] | None:
-        cache = self._cache
-        if cache is None or time.monotonic() - self._loaded > self._ttl:
-            with self._lock, self._sessions() as session:
-                cache = {(w.schooljaar, w.soort): (w.opens, w.closes) for w in repo.vensters(session)}
-                self._cache, self._loaded = cache, time.monotonic()
-        return cache.get((schooljaar, soort))
+        return self._view.get().get((schooljaar, soort))
+
+    def _load(self) -> dict[tuple[str, str], tuple[date, date]]:
+        with self._sessions() as session:
+            return {(w.schooljaar, w.soort): (w.opens, w.closes) for w in repo.vensters(session)}
 
 
 # -- processing (called by the worker) ------------------------------------------------------------

@@ -6,12 +6,12 @@ kept with who made it. ``require_consent`` is the one check every exchange calls
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased
 
+from eduketen.core.cache import Refreshed
 from eduketen.core.db import utcnow
 from eduketen.register.models import Consent, ConsentEvent, School, Supplier, System
 
@@ -262,21 +262,20 @@ def switched_off(session: Session, api: str) -> set[tuple[str, str, str]]:
 
 
 class SwitchedOffView:
-    """``switched_off`` kept in memory for the hot path of a mandated exchange, reloaded after
-    ``ttl`` seconds (a school's switch takes effect within that time; at once in this process
-    when made through its own pages or admin API, which invalidate the views)."""
+    """``switched_off`` kept in memory for the hot path of a mandated exchange
+    (``core.cache.Refreshed``): a school's switch takes effect within ``ttl`` seconds, and at once
+    in this process when made through its own pages or admin API, which invalidate the views."""
 
     def __init__(self, session_factory, api: str, ttl: float = 5.0) -> None:
-        self._sessions, self._api, self._ttl = session_factory, api, ttl
-        self._off: set[tuple[str, str, str]] | None = None
-        self._loaded = 0.0
+        self._sessions, self._api = session_factory, api
+        self._view: Refreshed[set[tuple[str, str, str]]] = Refreshed(self._load, ttl)
 
     def invalidate(self) -> None:
-        self._off = None
+        self._view.invalidate()
 
     def is_off(self, school_oin: str, source_oin: str, receiving_oin: str) -> bool:
-        if self._off is None or time.monotonic() - self._loaded > self._ttl:
-            with self._sessions() as session:
-                self._off = switched_off(session, self._api)
-            self._loaded = time.monotonic()
-        return (school_oin, source_oin, receiving_oin) in self._off
+        return (school_oin, source_oin, receiving_oin) in self._view.get()
+
+    def _load(self) -> set[tuple[str, str, str]]:
+        with self._sessions() as session:
+            return switched_off(session, self._api)

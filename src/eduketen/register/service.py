@@ -5,7 +5,6 @@ No HTTP and no commit here: callers own the transaction."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections import defaultdict
@@ -14,6 +13,7 @@ from datetime import date, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from eduketen.core.cache import Refreshed
 from eduketen.core.db import utcnow
 from eduketen.core.identifiers import (
     IdentifierError,
@@ -307,46 +307,27 @@ class RegisterView:
 
     def __init__(self, session_factory: sessionmaker[Session], ttl: float = 5.0) -> None:
         self._sessions = session_factory
-        self._ttl = ttl
-        self._snapshot: Snapshot | None = None
-        self._lock = threading.Lock()
-        self._refreshing = False
+        self._view = Refreshed(self._load, ttl)
 
     def invalidate(self) -> None:
-        self._snapshot = None
+        self._view.invalidate()
 
     def current(self) -> Snapshot:
-        snap = self._snapshot
-        if snap is None:
-            return self._load()
-        if time.monotonic() - snap.loaded > self._ttl and not self._refreshing:
-            self._refreshing = True
-            threading.Thread(target=self._background_load, daemon=True).start()
-        return snap
-
-    def _background_load(self) -> None:
-        try:
-            self._load()
-        except Exception:  # keep serving the last snapshot; the next request tries again
-            pass
-        finally:
-            self._refreshing = False
+        return self._view.get()
 
     def _load(self) -> Snapshot:
-        with self._lock:
-            with self._sessions() as session:
-                school_rows, admin_rows, mandate_rows = repo.snapshot_rows(session)
-            snap = Snapshot(loaded=time.monotonic())
-            for sid, oin, brin, name in school_rows:
-                snap.schools[oin] = SchoolInfo(sid, oin, brin, name)
-            for routing, school_id, system_id, supplier_oin in admin_rows:
-                snap.routing[routing] = (school_id, system_id, supplier_oin)
-            grouped: dict[int, list[MandateInfo]] = defaultdict(list)
-            for school_id, system_id, kind, supplier_oin, service, version, start, end in mandate_rows:
-                grouped[school_id].append(MandateInfo(system_id, kind, supplier_oin, service, version, start, end))
-            snap.mandates = dict(grouped)
-            self._snapshot = snap
-            return snap
+        with self._sessions() as session:
+            school_rows, admin_rows, mandate_rows = repo.snapshot_rows(session)
+        snap = Snapshot(loaded=time.monotonic())
+        for sid, oin, brin, name in school_rows:
+            snap.schools[oin] = SchoolInfo(sid, oin, brin, name)
+        for routing, school_id, system_id, supplier_oin in admin_rows:
+            snap.routing[routing] = (school_id, system_id, supplier_oin)
+        grouped: dict[int, list[MandateInfo]] = defaultdict(list)
+        for school_id, system_id, kind, supplier_oin, service, version, start, end in mandate_rows:
+            grouped[school_id].append(MandateInfo(system_id, kind, supplier_oin, service, version, start, end))
+        snap.mandates = dict(grouped)
+        return snap
 
 
 # -- pupils and groups (shared by every exchange) -----------------------------------------------
