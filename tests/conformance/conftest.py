@@ -219,6 +219,9 @@ class EduvInstallation:
     def expired_token(self, client_id: str = "conformance-suite", scope: str = "eduv.result eduv.progress") -> str:
         """A token signed by this installation's own signing key, with claims as it issues them,
         that expired an hour ago."""
+        return self.signed_token(client_id, scope, -3600)
+
+    def signed_token(self, client_id: str, scope: str, expires_in: int) -> str:
         import time
         import uuid
 
@@ -228,9 +231,10 @@ class EduvInstallation:
 
         kid, key = self.platform.views["oauth_keys"].signing_key()
         settings = self.platform.settings
-        then = int(time.time()) - 3600
+        now = int(time.time())
+        then, issued = now + expires_in, min(now, now + expires_in - 300)
         claims = {"iss": settings.issuer, "sub": client_id, "aud": settings.resource_audience, "client_id": client_id, "scope": scope,
-                  "iat": then - 300, "nbf": then - 300, "exp": then, "jti": str(uuid.uuid4()), "supplier_oin": SENDER_OIN}  # fmt: skip
+                  "iat": issued, "nbf": issued, "exp": then, "jti": str(uuid.uuid4()), "supplier_oin": SENDER_OIN}  # fmt: skip
         return jwt.encode({"alg": ALG, "kid": kid, "typ": "at+jwt"}, claims, key, algorithms=[ALG])
 
 
