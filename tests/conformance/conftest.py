@@ -291,12 +291,12 @@ def eduv_target(inst: EduvInstallation, service: str, version: str = "1.0.0", **
     from eduketen.conformance.target import SERVICE_VERSIONS, build_target
 
     major = SERVICE_VERSIONS[service][version]
-    values = dict(
-        service=service, version=version, url=f"{inst.base}/{service}/{major}", ca=inst.pki / "ca.crt",
-        token_url=f"{inst.base}/oauth/token", client_id="conformance-suite",
-        school=f"{inst.school[0]}:{inst.school[1]}", no_consent_school=f"{inst.no_consent_school[0]}:{inst.no_consent_school[1]}",
-        admin_url=inst.base, admin_token="test-admin-token", expired_token=inst.expired_token(), timeout=10.0,
-    )  # fmt: skip
+    values = {
+        "service": service, "version": version, "url": f"{inst.base}/{service}/{major}", "ca": inst.pki / "ca.crt",
+        "token_url": f"{inst.base}/oauth/token", "client_id": "conformance-suite",
+        "school": f"{inst.school[0]}:{inst.school[1]}", "no_consent_school": f"{inst.no_consent_school[0]}:{inst.no_consent_school[1]}",
+        "admin_url": inst.base, "admin_token": "test-admin-token", "expired_token": inst.expired_token(), "timeout": 10.0,
+    }  # fmt: skip
     if service == "toetsresultaten":
         values.update(key=inst.keys["rsa-pem"], wrong_scope="eduv.consent")
     else:

@@ -440,7 +440,6 @@ def results_scale_unchecked(inst, app, mp):
     from eduketen.toetsresultaten import service as results_service
 
     mp.setattr(results_service, "value_problem", lambda scale, value: None)
-    return None
 
 
 def scope_ignored(inst, app, mp):
@@ -451,14 +450,12 @@ def scope_ignored(inst, app, mp):
 
     real = oauth.principal_for
     mp.setattr(oauth, "principal_for", lambda session, claims: dataclasses.replace(real(session, claims), scopes=frozenset(oauth.SCOPES)))
-    return None
 
 
 def consent_ignored(inst, app, mp):
     from eduketen.register import consent
 
     mp.setattr(consent, "require_consent", lambda session, **kw: None)
-    return None
 
 
 def results_first_write_wins(inst, app, mp):
@@ -479,7 +476,6 @@ def results_first_write_wins(inst, app, mp):
         return real(session, bundle, school_id=school_id, source_system_id=source_system_id, api_version=api_version)
 
     mp.setattr(results_service, "store", store)
-    return None
 
 
 def results_repeat_new_revision(inst, app, mp):
@@ -490,7 +486,6 @@ def results_repeat_new_revision(inst, app, mp):
 
     real = results_service._dumps
     mp.setattr(results_service, "_dumps", lambda obj: real({**obj, "receivedAt": time.time()}) if isinstance(obj, dict) else real(obj))
-    return None
 
 
 def any_major_version(inst, app, mp):
@@ -513,28 +508,24 @@ def signature_unchecked(inst, app, mp):
     from eduketen.core.oauth import service as oauth
 
     mp.setattr(oauth, "_verify_signature", lambda token, keys, kid, algorithms: oauth._unverified(token)[1])
-    return None
 
 
 def expiry_unchecked(inst, app, mp):
     from eduketen.core.oauth import service as oauth
 
     mp.setattr(oauth, "_check_times", lambda claims, *, now, leeway, max_seconds: float(claims.get("exp") or now + 60))
-    return None
 
 
 def progress_older_overwrites(inst, app, mp):
     from eduketen.leervoortgang import repository as progress_repo
 
     mp.setattr(progress_repo, "_WHERE", "progress_record.source_system_id = excluded.source_system_id")
-    return None
 
 
 def progress_repeat_applies(inst, app, mp):
     from eduketen.leervoortgang import repository as progress_repo
 
     mp.setattr(progress_repo, "_WHERE", "progress_record.state_at <= excluded.state_at AND progress_record.source_system_id = excluded.source_system_id")
-    return None
 
 
 def progress_path_id_wins(inst, app, mp):

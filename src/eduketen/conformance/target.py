@@ -194,6 +194,8 @@ def read_manifest(path: Path, *, version: str, role: str) -> dict:
     except (OSError, ValueError) as exc:
         raise TargetError(f"manifest {path} cannot be read: {exc}") from exc
     if "schools" in doc and "server" in doc:
+        if role not in ("toetsaanbieder", "las"):
+            raise TargetError("a demo.json describes the Doorstroomtoets; for the Results and Progress APIs use a suite manifest")
         return from_demo_manifest(doc, version=version, role=role)
     # the suite's own layout: flat keys as the command-line options (cert, key, other_cert, ...)
     values = dict(doc)
@@ -299,7 +301,13 @@ def _eduv_target(service: str, version: str, role: str, values: dict) -> Target:
         wrong_scope_client_id=values.get("wrong_scope_client_id"), wrong_scope_key=path("wrong_scope_key"),
         wrong_scope_token=values.get("wrong_scope_token"), expired_token=values.get("expired_token"),
     )  # fmt: skip
-    known = {f.name for f in fields(Target)} | {f.name for f in fields(EduvAuth)} | {"key", "wrong_scope_key"}
+    token_file = values.get("admin_token_file")
+    if not values.get("admin_token") and token_file:
+        try:
+            values["admin_token"] = Path(token_file).read_text().strip()
+        except OSError as exc:
+            raise TargetError(f"admin_token_file {token_file} cannot be read: {exc}") from exc
+    known = {f.name for f in fields(Target)} | {f.name for f in fields(EduvAuth)} | {"key", "wrong_scope_key", "admin_token_file"}
     target = Target(
         service=service, version=version, role=role, url=values["url"].rstrip("/"),
         ca=Path(values["ca"]) if values.get("ca") else None, auth=auth,
