@@ -225,6 +225,9 @@ def select(role: str, version: str, only: list[str] | None = None, *, service: s
         unknown = [n for n in only if n not in REGISTRY]
         if unknown:
             raise ValueError(f"unknown scenario(s): {', '.join(unknown)}")
+        foreign = [n for n in only if REGISTRY[n].service != service or REGISTRY[n].role != role]
+        if foreign:
+            raise ValueError(f"not scenario(s) of {service} in the role {role}: {', '.join(foreign)}")
         chosen = [s for s in chosen if s.name in only]
     return chosen
 

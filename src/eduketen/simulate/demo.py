@@ -287,10 +287,8 @@ def example_requests(setup: DemoSetup) -> str:
             f"#   (username and password in {setup.manifest['results']['staff_login_file']}), switch 'toetsresultaten' off, post again: 403",
             "",
             "# the conformance suite against this installation's Results and Progress APIs (OAuth tokens, reports with curl lines):",
-            f"eduketen conformance run --service results --manifest {setup.manifest['conformance']['results']} "
-            f"--html {setup.directory / 'conformance-results.html'}",
-            f"eduketen conformance run --service progress --manifest {setup.manifest['conformance']['progress']} "
-            f"--html {setup.directory / 'conformance-progress.html'}",
+            *(f"eduketen conformance run --service {name} --manifest {setup.manifest['conformance'][name]} --html "
+              f"{setup.directory / f'conformance-{name}.html'}" for name in ("results", "progress")),
         ]
     )
 
@@ -320,9 +318,9 @@ def _conformance_manifests(directory: Path, base: str, ca: Path, token_file: Pat
     common = {"ca": str(ca), "token_url": f"{base}/oauth/token", "wrong_scope": "eduv.consent",
               "school": f"BRIN:{region.schools[0].brin}", "no_consent_school": f"BRIN:{region.schools[1].brin}",
               "admin_url": base, "admin_token_file": str(token_file)}  # fmt: skip
+    results_urls = {"1.0.0": f"{base}/toetsresultaten/v1", "0.9.0": f"{base}/toetsresultaten/v0"}
     targets = {
-        "results": {**common, "url": {"1.0.0": f"{base}/toetsresultaten/v1", "0.9.0": f"{base}/toetsresultaten/v0"},
-                    "client_id": DEMO_CLIENT, "key": results["key_file"]},  # fmt: skip
+        "results": {**common, "url": results_urls, "client_id": DEMO_CLIENT, "key": results["key_file"]},
         "progress": {**common, "url": {"1.0.0": f"{base}/leervoortgang/v1"}, "client_id": PROGRESS_CLIENT, "key": progress["key_file"]},
     }
     paths = {}
