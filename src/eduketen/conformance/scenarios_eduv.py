@@ -513,7 +513,7 @@ def progress_invalid(ctx: Context) -> None:
 
 
 @scenario("progress-id-mismatch", ONTVANGER, "A PUT whose body id differs from the id in the path, or whose path id is no UUID, is refused with "
-          "400/422 and a JSON problem; nothing is stored under either id.", service=PROGRESS)  # fmt: skip
+          "400/422 and a JSON problem; where the answer reports it, nothing was stored under the body's id.", service=PROGRESS)  # fmt: skip
 def progress_id_mismatch(ctx: Context) -> None:
     record = progress_record(ctx)
     answer = put_progress(ctx, record, rid=str(uuid.uuid4()))
