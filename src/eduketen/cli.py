@@ -851,12 +851,30 @@ def las_overview(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
 
 @conformance_app.command("run")
 def conformance_run(
-    url: Annotated[Optional[str], typer.Option(help="base URL of the service version under test, e.g. https://host/doorstroomtoets/v1.1")] = None,
+    url: Annotated[Optional[str], typer.Option(help="base URL of the service version under test, e.g. https://host/doorstroomtoets/v1.1 "
+                                                    "or https://host/toetsresultaten/v1")] = None,
     cert: Annotated[Optional[Path], typer.Option(help="client certificate of the mandated peer the suite plays (PEM)")] = None,
-    key: Annotated[Optional[Path], typer.Option(help="its private key (PEM)")] = None,
-    service: Annotated[str, typer.Option(help="doorstroomtoets")] = "doorstroomtoets",
-    version: Annotated[str, typer.Option(help="1.0.1 | 1.1.0 | 2026-2027")] = "1.1.0",
-    role: Annotated[str, typer.Option(help="role of the implementation under test: toetsaanbieder | las")] = "toetsaanbieder",
+    key: Annotated[Optional[Path], typer.Option(help="its private key (PEM); Edu-V: the OAuth client's private key (PEM, JWK or JWKS)")] = None,
+    service: Annotated[str, typer.Option(help="doorstroomtoets | toetsresultaten (results) | leervoortgang (progress)")] = "doorstroomtoets",
+    version: Annotated[Optional[str], typer.Option(help="doorstroomtoets 1.0.1 | 1.1.0 (default) | 2026-2027; toetsresultaten 1.0.0 (default) | "
+                                                        "0.9.0; leervoortgang 1.0.0")] = None,
+    role: Annotated[Optional[str], typer.Option(help="role of the implementation under test: toetsaanbieder (default) | las; "
+                                                     "Edu-V: ontvanger (the receiving system)")] = None,
+    token_url: Annotated[Optional[str], typer.Option(help="Edu-V: the authorization server's token endpoint")] = None,
+    client_id: Annotated[Optional[str], typer.Option(help="Edu-V: the suite's OAuth client (private_key_jwt with --key)")] = None,
+    alg: Annotated[Optional[str], typer.Option(help="Edu-V: the assertion's algorithm (default RS256, or ES256 for an EC key)")] = None,
+    kid: Annotated[Optional[str], typer.Option(help="Edu-V: the kid to put in the assertion (default: the JWK's)")] = None,
+    scope: Annotated[Optional[str], typer.Option(help="Edu-V: the scope to ask for (default eduv.result / eduv.progress)")] = None,
+    token: Annotated[Optional[str], typer.Option(envvar="EDUKETEN_CONFORMANCE_TOKEN", help="Edu-V: a ready access token instead")] = None,
+    wrong_scope: Annotated[Optional[str], typer.Option(help="Edu-V: another scope the client may get (for the 403 scenario)")] = None,
+    wrong_scope_client_id: Annotated[Optional[str], typer.Option(help="Edu-V: a client without the service's scope")] = None,
+    wrong_scope_key: Annotated[Optional[Path], typer.Option(help="Edu-V: its private key (default --key)")] = None,
+    wrong_scope_token: Annotated[Optional[str], typer.Option(envvar="EDUKETEN_CONFORMANCE_WRONG_SCOPE_TOKEN")] = None,
+    expired_token: Annotated[Optional[str], typer.Option(envvar="EDUKETEN_CONFORMANCE_EXPIRED_TOKEN",
+                                                         help="Edu-V: a token the authorization server issued that has expired")] = None,
+    school: Annotated[Optional[str], typer.Option(help="Edu-V: the school that gave the suite's system consent, BRIN:<brin> or OIN:<oin>")] = None,
+    no_consent_school: Annotated[Optional[str], typer.Option(help="Edu-V: a school that gave it no consent")] = None,
+    student: Annotated[Optional[str], typer.Option(help="Edu-V: an ECK iD to use (default: made up per run)")] = None,
     ca: Annotated[Optional[Path], typer.Option(help="CA bundle that signed the implementation's server certificate")] = None,
     manifest: Annotated[Optional[Path], typer.Option(help="a suite manifest (JSON) or the demo.json of `eduketen demo`")] = None,
     school_oin: Annotated[Optional[str], typer.Option("--school-oin", help="the school (toetsaanbieder role: edu-to)")] = None,
@@ -880,7 +898,8 @@ def conformance_run(
     junit: Annotated[Optional[Path], typer.Option(help="write JUnit XML here")] = None,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="write a JSON summary here")] = None,
 ) -> None:
-    """Run the named scenarios against an implementation over HTTPS with client certificates.
+    """Run the named scenarios against an implementation: Doorstroomtoets over HTTPS with client
+    certificates; the Edu-V Results and Progress APIs with OAuth2 access tokens (private_key_jwt).
     Exit code 0 when every scenario that could run passed, 1 otherwise, 2 when misconfigured."""
     from eduketen.conformance import service as conformance
     from eduketen.conformance.target import TargetError, build_target
@@ -892,6 +911,9 @@ def conformance_run(
             unknown_school_oin=unknown_school_oin, schooljaar=schooljaar, admin_url=admin_url, admin_token=admin_token,
             pupil_ref=pupil, las_oin=las_oin, report_listen=report_listen, report_url=report_url,
             report_cert=report_cert, report_key=report_key, timeout=timeout,
+            token_url=token_url, client_id=client_id, alg=alg, kid=kid, scope=scope, token=token, wrong_scope=wrong_scope,
+            wrong_scope_client_id=wrong_scope_client_id, wrong_scope_key=wrong_scope_key, wrong_scope_token=wrong_scope_token,
+            expired_token=expired_token, school=school, no_consent_school=no_consent_school, student=student,
         )  # fmt: skip
     except (TargetError, KeyError) as exc:
         err.print(f"[red]cannot run the suite:[/red] {exc}")
@@ -905,17 +927,25 @@ def conformance_run(
 
 
 @conformance_app.command("scenarios")
-def conformance_scenarios(role: Annotated[Optional[str], typer.Option(help="toetsaanbieder | las")] = None) -> None:
+def conformance_scenarios(
+    role: Annotated[Optional[str], typer.Option(help="toetsaanbieder | las | ontvanger")] = None,
+    service: Annotated[Optional[str], typer.Option(help="doorstroomtoets | toetsresultaten | leervoortgang (default: all)")] = None,
+) -> None:
     """List the scenarios and what each checks."""
     from eduketen.conformance import service as conformance
+    from eduketen.conformance.target import SERVICES, canonical_service
 
+    if service and canonical_service(service) not in SERVICES:
+        err.print(f"[red]unknown service[/red] {service!r}: one of {', '.join(SERVICES)}")
+        raise typer.Exit(2)
     table = Table()
+    table.add_column("service", no_wrap=True)
     table.add_column("role", no_wrap=True)
     table.add_column("scenario", no_wrap=True)
     table.add_column("versions")
     table.add_column("what it checks")
-    for sc in conformance.scenario_list(role):
-        table.add_row(sc.role, sc.name, ", ".join(sc.versions) if sc.versions else "all", sc.description)
+    for sc in conformance.scenario_list(role, service):
+        table.add_row(sc.service, sc.role, sc.name, ", ".join(sc.versions) if sc.versions else "all", sc.description)
     console.print(table)
 
 

@@ -5,6 +5,7 @@ front of the same app)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import ssl
 import threading
@@ -192,3 +193,118 @@ def las_target(inst: Installation, **overrides):
     )  # fmt: skip
     values.update(overrides)
     return build_target(**values)
+
+
+# -- Edu-V: the Results and Progress APIs --------------------------------------------------------------
+
+RECEIVER_OIN = "00000003400000000000"  # the supplier running the results administration and the dashboard
+SENDER_OIN = "00000003500000000000"  # the test/method supplier the suite plays
+
+
+@dataclass
+class EduvInstallation:
+    platform: Platform
+    switch: Switch
+    server: InProcessServer
+    region: object
+    pki: Path
+    keys: dict  # name -> path of a private key file
+    school: tuple[str, str]  # with consent
+    no_consent_school: tuple[str, str]
+
+    @property
+    def base(self) -> str:
+        return f"https://127.0.0.1:{self.server.port}"
+
+    def expired_token(self, client_id: str = "conformance-suite", scope: str = "eduv.result eduv.progress") -> str:
+        """A token signed by this installation's own signing key, with claims as it issues them,
+        that expired an hour ago."""
+        return self.signed_token(client_id, scope, -3600)
+
+    def signed_token(self, client_id: str, scope: str, expires_in: int) -> str:
+        import time
+        import uuid
+
+        from joserfc import jwt
+
+        from eduketen.core.oauth.keys import ALG
+
+        kid, key = self.platform.views["oauth_keys"].signing_key()
+        settings = self.platform.settings
+        now = int(time.time())
+        then, issued = now + expires_in, min(now, now + expires_in - 300)
+        claims = {"iss": settings.issuer, "sub": client_id, "aud": settings.resource_audience, "client_id": client_id, "scope": scope,
+                  "iat": issued, "nbf": issued, "exp": then, "jti": str(uuid.uuid4()), "supplier_oin": SENDER_OIN}  # fmt: skip
+        return jwt.encode({"alg": ALG, "kid": kid, "typ": "at+jwt"}, claims, key, algorithms=[ALG])
+
+
+def start_eduv(database_url: str, region, ca, tmp: Path) -> EduvInstallation:
+    """A results administration and learning-materials dashboard: a sending system with an OAuth
+    client (private_key_jwt), a client of it without the services' scopes, the first school's
+    consent for results-api and progress-api, none from the second school."""
+    from joserfc.jwk import ECKey, RSAKey
+
+    from eduketen.core.oauth import service as oauth
+    from eduketen.register import consent as consent_svc
+    from eduketen.register import service as register
+
+    port = free_port()
+    settings = make_settings(
+        database_url, region, own_oin=RECEIVER_OIN, public_url=f"https://127.0.0.1:{port}", trusted_proxies=[],
+        data_dir=str(tmp / "data"), log_level="WARNING", auth_failure_burst=10_000,
+    )  # fmt: skip
+    platform = Platform.build(settings)
+    rsa = RSAKey.generate_key(2048, parameters={"kid": "suite-rsa"})
+    ec = ECKey.generate_key("P-256", parameters={"kid": "suite-ec"})
+    with unit_of_work(platform.sessions) as session:
+        install_region(session, region)
+        receiver = register.add_supplier(session, name="Resultaten en Dashboard BV", oin=RECEIVER_OIN)
+        results_system = register.add_system(session, supplier=receiver, name=settings.results_system, kind="administratie")
+        dashboard = register.add_system(session, supplier=receiver, name=settings.progress_system, kind="dashboard")
+        sender = register.add_supplier(session, name="Toets en Methode BV", oin=SENDER_OIN)
+        system = register.add_system(session, supplier=sender, name="Toets- en oefenplatform", kind="toetssysteem")
+        public = {"keys": [rsa.as_dict(private=False), ec.as_dict(private=False)]}
+        oauth.register_client(session, client_id="conformance-suite", supplier_oin=SENDER_OIN, name="Conformance suite",
+                              scopes=["eduv.result", "eduv.progress", "eduv.consent"], jwks=public, system_id=system.id)  # fmt: skip
+        oauth.register_client(session, client_id="conformance-consent-only", supplier_oin=SENDER_OIN, name="Conformance suite (consent)",
+                              scopes=["eduv.consent"], jwks=public, system_id=system.id)  # fmt: skip
+        school = register.get_school(session, region.schools[0].brin)
+        for api, rcv in (("results-api", results_system), ("progress-api", dashboard)):
+            consent = consent_svc.request(session, school=school, api=api, source=system, receiver=rcv, actor="test")
+            consent_svc.activate(session, consent, actor="test")
+            consent_svc.confirm(session, consent, actor="test")
+    pki = tmp / "pki"
+    ca.write(pki, "ca")
+    ca.issue_server(["127.0.0.1", "localhost"]).write(pki, "server")
+    keys = {"rsa-pem": pki / "suite-rsa.pem", "ec-jwk": pki / "suite-ec.jwk"}
+    keys["rsa-pem"].write_bytes(rsa.as_pem(private=True))
+    keys["ec-jwk"].write_text(json.dumps(ec.as_dict(private=True)))
+    switch = Switch(create_app(settings, platform=platform))
+    server = InProcessServer(switch, pki=pki, port=port)
+    server.start()
+    return EduvInstallation(platform, switch, server, region, pki, keys, ("BRIN", region.schools[0].brin), ("BRIN", region.schools[1].brin))
+
+
+def eduv_target(inst: EduvInstallation, service: str, version: str = "1.0.0", **overrides):
+    """Results: the RSA key as PEM, the wrong scope asked of the same client; progress: the EC key
+    as a JWK, the wrong scope from a second client. Both with eduketen's admin API and an expired token."""
+    from eduketen.conformance.target import SERVICE_VERSIONS, build_target
+
+    major = SERVICE_VERSIONS[service][version]
+    values = {
+        "service": service, "version": version, "url": f"{inst.base}/{service}/{major}", "ca": inst.pki / "ca.crt",
+        "token_url": f"{inst.base}/oauth/token", "client_id": "conformance-suite",
+        "school": f"{inst.school[0]}:{inst.school[1]}", "no_consent_school": f"{inst.no_consent_school[0]}:{inst.no_consent_school[1]}",
+        "admin_url": inst.base, "admin_token": "test-admin-token", "expired_token": inst.expired_token(), "timeout": 10.0,
+    }  # fmt: skip
+    if service == "toetsresultaten":
+        values.update(key=inst.keys["rsa-pem"], wrong_scope="eduv.consent")
+    else:
+        values.update(key=inst.keys["ec-jwk"], wrong_scope_client_id="conformance-consent-only", bulk_records=5000)
+    values.update(overrides)
+    return build_target(**values)
+
+
+def stop_eduv(inst: EduvInstallation) -> None:
+    inst.server.stop()
+    inst.platform.close()

@@ -53,3 +53,26 @@ def test_every_las_scenario_passes_against_eduketen_and_the_report_is_fetched(la
     assert not [o.scenario.name for o in result.outcomes if o.status == "skipped"], _report(result)
     report = next(o for o in result.outcomes if o.scenario.name == "rapport-ophalen")
     assert any("got the PDF" in c.what and c.ok for c in report.checks)
+
+
+@pytest.fixture
+def eduv_installation(database_url, conformance_region, ca, tmp_path):
+    from .conftest import start_eduv, stop_eduv
+
+    inst = start_eduv(database_url, conformance_region, ca, tmp_path)
+    yield inst
+    stop_eduv(inst)
+
+
+@pytest.mark.parametrize(("service", "version"), [("toetsresultaten", "1.0.0"), ("toetsresultaten", "0.9.0"), ("leervoortgang", "1.0.0")])
+def test_every_eduv_scenario_passes_against_eduketen(eduv_installation, service, version):
+    """The Results and Progress APIs: every scenario runs (nothing skipped) and passes, and what
+    eduketen lets be observed is observed (no scenario says it could not see an effect)."""
+    from .conftest import eduv_target
+
+    result = run_suite(eduv_target(eduv_installation, service, version))
+    assert result.ok, _report(result)
+    assert not [o.scenario.name for o in result.outcomes if o.status != "passed"], _report(result)
+    assert not [(o.scenario.name, o.notes) for o in result.outcomes if o.notes], _report(result)
+    prefix = {"toetsresultaten": "results-", "leervoortgang": "progress-"}[service]
+    assert len(result.outcomes) >= 11 and all(o.scenario.name.startswith(prefix) for o in result.outcomes)

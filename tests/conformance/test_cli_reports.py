@@ -5,6 +5,7 @@ really repeat the failing exchange."""
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import xml.etree.ElementTree as ET
@@ -112,3 +113,86 @@ def test_scenario_list_names_each_with_what_it_checks():
     assert result.exit_code == 0
     for name in ("onbekende-leerling-advies", "dubbel-bericht", "nen1888-namen", "geslacht-niet-bewaard", "buiten-venster"):
         assert name in result.output
+
+
+# -- Edu-V: the Results and Progress APIs ------------------------------------------------------------------
+
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{16,}")
+
+
+@pytest.fixture
+def eduv_installation(conformance_region, ca, tmp_path):
+    from .conftest import start_eduv, stop_eduv
+
+    url = f"sqlite:///{tmp_path / 'eduketen.db'}"
+    upgrade(url)
+    inst = start_eduv(url, conformance_region, ca, tmp_path)
+    yield inst
+    stop_eduv(inst)
+
+
+def _eduv_manifest(inst, tmp_path) -> str:
+    doc = {
+        "url": {"1.0.0": f"{inst.base}/toetsresultaten/v1", "0.9.0": f"{inst.base}/toetsresultaten/v0"},
+        "ca": str(inst.pki / "ca.crt"),
+        "token_url": f"{inst.base}/oauth/token",
+        "client_id": "conformance-suite",
+        "key": str(inst.keys["rsa-pem"]),
+        "wrong_scope_client_id": "conformance-consent-only",
+        "school": f"BRIN:{inst.school[1]}",
+        "no_consent_school": f"BRIN:{inst.no_consent_school[1]}",
+        "admin_url": inst.base,
+        "admin_token": "test-admin-token",
+        "timeout": 5,
+    }
+    path = tmp_path / "results-target.json"
+    path.write_text(json.dumps(doc))
+    return str(path)
+
+
+def test_results_run_writes_reports_without_secrets_and_its_curl_line_repeats_the_failure(eduv_installation, tmp_path):
+    from .variants import EDUV_VARIANTS
+
+    inst = eduv_installation
+    html, junit, summary = tmp_path / "r.html", tmp_path / "r.xml", tmp_path / "r.json"
+    expired = inst.expired_token()
+    args = ["conformance", "run", "--service", "results", "--manifest", _eduv_manifest(inst, tmp_path),
+            "--html", str(html), "--junit", str(junit), "--json", str(summary)]  # fmt: skip
+    result = runner.invoke(app, [*args, "--expired-token", expired])
+    assert result.exit_code == 0, result.output
+    assert "results-bad-token" in result.output and "0 failed" in result.output
+    assert json.loads(summary.read_text())["service"] == "toetsresultaten"
+
+    variant = next(v for v in EDUV_VARIANTS if v.name == "results-scope-ignored")
+    with pytest.MonkeyPatch.context() as mp:
+        activate(variant, inst, mp)
+        try:
+            result = runner.invoke(app, [*args, "--expired-token", expired])
+            assert result.exit_code == 1, result.output
+            case = next(c for c in ET.parse(junit).getroot().iter("testcase") if c.get("name") == "results-wrong-scope")
+            curl = next(line.removeprefix("repeat: ") for line in case.find("failure").text.splitlines() if line.startswith("repeat: curl"))
+            assert "Authorization: Bearer <token>" in curl and "--cacert" in curl
+            # no token, assertion or key reaches a report: only the placeholder
+            for path in (html, junit, summary):
+                text = path.read_text()
+                assert not JWT.search(text), (path, JWT.search(text).group(0)[:40])
+                assert expired not in text
+            # the line, with a token of the client without eduv.result put in, gets the same wrong answer
+            token = inst.signed_token("conformance-consent-only", "eduv.consent", 600)
+            command = [p.replace("<token>", token) for p in shlex.split(curl)]
+            out = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False).stdout
+        finally:
+            inst.switch.variant = None
+    assert out.startswith("HTTP/1.1 201"), out[:300]
+    assert "did not pass" in html.read_text()
+
+
+def test_eduv_run_misconfigured_exits_2_and_scenarios_are_listed():
+    result = runner.invoke(app, ["conformance", "run", "--service", "leervoortgang", "--url", "https://127.0.0.1:1/leervoortgang/v1"])
+    assert result.exit_code == 2
+    assert "--token-url" in result.output and "--school" in result.output
+    result = runner.invoke(app, ["conformance", "scenarios", "--service", "progress"])
+    assert result.exit_code == 0
+    for name in ("progress-out-of-order", "progress-bulk", "progress-id-mismatch", "progress-no-consent", "progress-repeat"):
+        assert name in result.output
+    assert "results-valid" not in result.output

@@ -9,8 +9,8 @@ import pytest
 from eduketen.conformance.runner import REGISTRY, run_suite
 from eduketen.migrations import upgrade
 
-from .conftest import las_target, start_las, start_toetsaanbieder, stop, toetsaanbieder_target
-from .variants import LAS_VARIANTS, TOETSAANBIEDER_VARIANTS, activate
+from .conftest import eduv_target, las_target, start_eduv, start_las, start_toetsaanbieder, stop, stop_eduv, toetsaanbieder_target
+from .variants import EDUV_VARIANTS, LAS_VARIANTS, TOETSAANBIEDER_VARIANTS, activate
 
 
 def _sqlite(tmp) -> str:
@@ -43,8 +43,19 @@ def test_every_variant_names_a_scenario_that_exists():
     from eduketen.conformance.runner import select
 
     select("toetsaanbieder", "1.1.0")  # registers the scenarios
-    for variant in TOETSAANBIEDER_VARIANTS + LAS_VARIANTS:
-        assert variant.catcher in REGISTRY and REGISTRY[variant.catcher].role == variant.role
+    for variant in TOETSAANBIEDER_VARIANTS + LAS_VARIANTS + EDUV_VARIANTS:
+        sc = REGISTRY.get(variant.catcher)
+        assert sc is not None and sc.role == variant.role and sc.service == variant.service, variant.name
+
+
+def test_every_eduv_scenario_is_meant_to_catch_a_variant():
+    """Each scenario of the Results and Progress APIs is the named catcher of at least one broken variant."""
+    from eduketen.conformance.runner import select
+
+    for service in ("toetsresultaten", "leervoortgang"):
+        names = {sc.name for sc in select("ontvanger", "1.0.0", service=service)}
+        catchers = {v.catcher for v in EDUV_VARIANTS if v.service == service}
+        assert names - catchers == set(), f"{service}: no variant for {sorted(names - catchers)}"
 
 
 @pytest.mark.parametrize("variant", TOETSAANBIEDER_VARIANTS, ids=lambda v: v.name)
@@ -70,5 +81,27 @@ def test_las_variant_is_caught(las_installation, variant):
         finally:
             las_installation.switch.variant = None
     caught = _caught(result)
+    assert variant.catcher in caught, f"{variant.name} ({variant.bug}) not caught by {variant.catcher}; failed: {caught}"
+    assert not result.ok
+
+
+@pytest.fixture(scope="module")
+def eduv_installation(conformance_region, ca, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("variants-eduv")
+    inst = start_eduv(_sqlite(tmp), conformance_region, ca, tmp)
+    yield inst
+    stop_eduv(inst)
+
+
+@pytest.mark.parametrize("variant", EDUV_VARIANTS, ids=lambda v: v.name)
+def test_eduv_variant_is_caught(eduv_installation, variant):
+    with pytest.MonkeyPatch.context() as mp:
+        activate(variant, eduv_installation, mp)
+        try:
+            result = run_suite(eduv_target(eduv_installation, variant.service, variant.version))
+        finally:
+            eduv_installation.switch.variant = None
+    caught = _caught(result)
+    assert not [o.scenario.name for o in result.outcomes if o.status == "error"], [o.reason for o in result.outcomes]
     assert variant.catcher in caught, f"{variant.name} ({variant.bug}) not caught by {variant.catcher}; failed: {caught}"
     assert not result.ok

@@ -86,6 +86,7 @@ class Variant:
     install: Callable  # (installation, app, monkeypatch) -> the ASGI app to serve (or None: the real app, patched)
     version: str = "1.1.0"
     role: str = "toetsaanbieder"
+    service: str = "doorstroomtoets"
 
 
 # -- toetsaanbieder variants ---------------------------------------------------------------------------------
@@ -136,7 +137,7 @@ def enum_unchecked(inst, app, mp):
 
 def broken_json_500(inst, app, mp):
     async def wrapped(scope, receive, send):
-        if scope["method"] == "POST":
+        if scope["method"] in ("POST", "PUT") and not scope["path"].startswith("/oauth/"):
             body = await read_body(receive)
             try:
                 orjson.loads(body)
@@ -250,6 +251,8 @@ def proxy_html_413(inst, app, mp):
 
 def content_type_ignored(inst, app, mp):
     async def wrapped(scope, receive, send):
+        if scope["path"].startswith("/oauth/"):  # the token endpoint takes a form
+            return await app(scope, receive, send)
         headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"] + [(b"content-type", b"application/json")]
         return await app({**scope, "headers": headers}, receive, send)
 
@@ -394,6 +397,250 @@ LAS_VARIANTS = [
     Variant("las-gives-up-after-204", "takes 204 (report not ready) as final and never fetches the report", "rapport-ophalen", las_gives_up_after_204, role="las"),
     Variant("las-broken-json-500", "answers 500 to a result that is not JSON", "resultaat-ongeldig", las_broken_json_500, role="las"),
 ]
+
+
+# -- Edu-V variants: the Results API and the Progress API (eduketen as the receiver) ----------------------
+
+
+def without_header(app, name: bytes):
+    """The real app, with one response header dropped (a proxy or a framework default that eats it)."""
+
+    async def wrapped(scope, receive, send):
+        async def strip(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [(k, v) for k, v in message.get("headers", []) if k.lower() != name]}
+            await send(message)
+
+        await app(scope, receive, strip)
+
+    return wrapped
+
+
+def rewriting_json_body(app, methods: tuple[str, ...], prefix: str, change: Callable[[dict], None]):
+    """The real app, with the JSON request body changed before it is read (unreadable bodies pass as they are)."""
+
+    async def wrapped(scope, receive, send):
+        if scope["type"] == "http" and scope["method"] in methods and scope["path"].startswith(prefix):
+            body = await read_body(receive)
+            try:
+                doc = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                doc = None
+            if isinstance(doc, dict):
+                change(doc)
+                body = orjson.dumps(doc)
+                headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"] + [(b"content-length", str(len(body)).encode())]
+                scope = {**scope, "headers": headers}
+            return await app(scope, replay(body), send)
+        return await app(scope, receive, send)
+
+    return wrapped
+
+
+def results_required_optional(inst, app, mp):
+    """Its schema has defaults for assessmentDateTime and the definition's name."""
+
+    def fill(doc):
+        assessment = doc.get("assessment")
+        if isinstance(assessment, dict):
+            assessment.setdefault("assessmentDateTime", "2026-01-01T00:00:00Z")
+            definition = assessment.get("assessmentDefinition")
+            if isinstance(definition, dict):
+                definition.setdefault("name", definition.get("id", "onbekend"))
+
+    return rewriting_json_body(app, ("POST",), "/toetsresultaten/", fill)
+
+
+def results_scale_unchecked(inst, app, mp):
+    from eduketen.toetsresultaten import service as results_service
+
+    mp.setattr(results_service, "value_problem", lambda scale, value: None)
+
+
+def scope_ignored(inst, app, mp):
+    """Any token of the authorization server will do, whatever its scope."""
+    import dataclasses
+
+    from eduketen.core.oauth import service as oauth
+
+    real = oauth.principal_for
+    mp.setattr(oauth, "principal_for", lambda session, claims: dataclasses.replace(real(session, claims), scopes=frozenset(oauth.SCOPES)))
+
+
+def consent_ignored(inst, app, mp):
+    from eduketen.register import consent
+
+    mp.setattr(consent, "require_consent", lambda session, **kw: None)
+
+
+def results_first_write_wins(inst, app, mp):
+    """Stores a student's first result and answers later ones as 'updated' without storing them."""
+    from eduketen.toetsresultaten import repository as results_repo
+    from eduketen.toetsresultaten import service as results_service
+
+    real = results_service.store
+
+    def store(session, bundle, *, school_id, source_system_id, api_version):
+        row = results_repo.assessment(session, school_id, source_system_id, bundle.assessment.id)
+        if row is not None:
+            existing = {(r.student_key_type, r.student_key) for r in results_repo.student_rows(session, row.id)}
+            fresh = [s for s in bundle.students if results_service.student_key(s.student) not in existing]
+            if not fresh:
+                return results_service.Stored(row.id, 0, len(bundle.students))
+            bundle = bundle.model_copy(update={"students": fresh})
+        return real(session, bundle, school_id=school_id, source_system_id=source_system_id, api_version=api_version)
+
+    mp.setattr(results_service, "store", store)
+
+
+def results_repeat_new_revision(inst, app, mp):
+    """Stamps each stored document with the time it came in, so every repeat looks changed."""
+    import time
+
+    from eduketen.toetsresultaten import service as results_service
+
+    real = results_service._dumps
+    mp.setattr(results_service, "_dumps", lambda obj: real({**obj, "receivedAt": time.time()}) if isinstance(obj, dict) else real(obj))
+
+
+def any_major_version(inst, app, mp):
+    """Routes /toetsresultaten/<anything>/ to the current major."""
+    import re
+
+    pattern = re.compile(r"^/toetsresultaten/v\d+/")
+
+    async def wrapped(scope, receive, send):
+        if scope["type"] == "http" and pattern.match(scope["path"]):
+            path = pattern.sub("/toetsresultaten/v1/", scope["path"])
+            scope = {**scope, "path": path, "raw_path": path.encode()}
+        return await app(scope, receive, send)
+
+    return wrapped
+
+
+def signature_unchecked(inst, app, mp):
+    """Reads the access token's claims without verifying its signature."""
+    from eduketen.core.oauth import service as oauth
+
+    mp.setattr(oauth, "_verify_signature", lambda token, keys, kid, algorithms: oauth._unverified(token)[1])
+
+
+def expiry_unchecked(inst, app, mp):
+    from eduketen.core.oauth import service as oauth
+
+    mp.setattr(oauth, "_check_times", lambda claims, *, now, leeway, max_seconds: float(claims.get("exp") or now + 60))
+
+
+def progress_older_overwrites(inst, app, mp):
+    from eduketen.leervoortgang import repository as progress_repo
+
+    mp.setattr(progress_repo, "_WHERE", "progress_record.source_system_id = excluded.source_system_id")
+
+
+def progress_repeat_applies(inst, app, mp):
+    from eduketen.leervoortgang import repository as progress_repo
+
+    mp.setattr(progress_repo, "_WHERE", "progress_record.state_at <= excluded.state_at AND progress_record.source_system_id = excluded.source_system_id")
+
+
+def progress_path_id_wins(inst, app, mp):
+    return rewriting_json_body(app, ("PUT",), "/leervoortgang/", lambda doc: doc.pop("id", None))
+
+
+def progress_status_lenient(inst, app, mp):
+    """Reads the status case-insensitively and takes anything it does not know for 'started'."""
+
+    def lenient(doc):
+        status = doc.get("status")
+        if isinstance(status, str):
+            status = status.lower()
+            doc["status"] = status if status in ("not-started", "started", "completed", "abandoned") else "started"
+
+    return rewriting_json_body(app, ("PUT",), "/leervoortgang/", lenient)
+
+
+def progress_bulk_limit_1000(inst, app, mp):
+    async def wrapped(scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/leervoortgang/v1/progress":
+            body = await read_body(receive)
+            try:
+                too_many = len(orjson.loads(body).get("records", [])) > 1000
+            except (ValueError, AttributeError, TypeError):
+                too_many = False
+            if too_many:
+                return await respond(send, 413, orjson.dumps({"status": 413, "title": "Too many records", "detail": "at most 1000 records per request"}))
+            return await app(scope, replay(body), send)
+        return await app(scope, receive, send)
+
+    return wrapped
+
+
+def results_enum_case_insensitive(inst, app, mp):
+    """Reads idType and scale types whatever their case."""
+
+    def fold(doc):
+        school = doc.get("school")
+        if isinstance(school, dict) and isinstance(school.get("idType"), str):
+            school["idType"] = school["idType"].upper()
+        for scale in doc.get("scoreScales") or []:
+            if isinstance(scale, dict) and isinstance(scale.get("type"), str):
+                scale["type"] = {t.lower(): t for t in ("numeric", "grade", "referenceLevel", "percentile", "passFail", "ordinal")}.get(
+                    scale["type"].lower(), scale["type"])
+
+    return rewriting_json_body(app, ("POST",), "/toetsresultaten/", fold)
+
+
+def no_bearer_challenge(inst, app, mp):
+    return without_header(app, b"www-authenticate")
+
+
+def anonymous_as_default_client(inst, app, mp):
+    """A development shortcut left on: a request without Authorization runs as the default client."""
+    token = inst.signed_token("conformance-suite", "eduv.result eduv.progress", 3600)
+
+    async def wrapped(scope, receive, send):
+        if scope["type"] == "http" and not any(k == b"authorization" for k, _ in scope["headers"]):
+            scope = {**scope, "headers": [*scope["headers"], (b"authorization", f"Bearer {token}".encode())]}
+        return await app(scope, receive, send)
+
+    return wrapped
+
+
+def _eduv(name, bug, catcher, install, service, version="1.0.0"):
+    return Variant(name, bug, catcher, install, version=version, role="ontvanger", service=service)
+
+
+R, P = "toetsresultaten", "leervoortgang"
+EDUV_VARIANTS = [
+    _eduv("results-required-optional", "fills in a missing assessmentDateTime and definition name instead of refusing", "results-missing-field", results_required_optional, R),
+    _eduv("results-broken-json-500", "answers 500 to a body that is not JSON", "results-broken-json", broken_json_500, R),
+    _eduv("results-scale-unchecked", "never checks a value against the kind of its scale", "results-scale-kind", results_scale_unchecked, R),
+    _eduv("results-scope-ignored", "accepts any token of the authorization server, whatever its scope", "results-wrong-scope", scope_ignored, R),
+    _eduv("results-consent-ignored", "never checks the school's consent", "results-no-consent", consent_ignored, R),
+    _eduv("results-no-api-version", "answers without the API-Version header", "results-valid", lambda i, a, m: without_header(a, b"api-version"), R),
+    _eduv("results-first-write-wins", "keeps a student's first result and drops later states", "results-update-latest", results_first_write_wins, R),
+    _eduv("results-repeat-new-revision", "stamps each stored document with its arrival time: every repeat is a new revision", "results-duplicate", results_repeat_new_revision, R),
+    _eduv("results-duplicate-409", "answers 409 to the same bundle twice", "results-duplicate", duplicate_409, R),
+    _eduv("results-proxy-html-413", "a proxy refuses large bodies with an HTML page", "results-oversized", proxy_html_413, R),
+    _eduv("results-content-type-ignored", "parses any body as JSON whatever its Content-Type", "results-content-type", content_type_ignored, R),
+    _eduv("results-any-version", "serves the current major under any /vN/ path", "results-unknown-version", any_major_version, R),
+    _eduv("results-enum-case-insensitive", "reads idType and scale types whatever their case", "results-enum", results_enum_case_insensitive, R),
+    _eduv("results-no-challenge", "answers 401 without a WWW-Authenticate Bearer challenge", "results-no-token", no_bearer_challenge, R),
+    _eduv("results-signature-unchecked", "reads the token's claims without verifying its signature", "results-bad-token", signature_unchecked, R),
+    _eduv("results-expiry-unchecked", "never looks at the token's exp", "results-bad-token", expiry_unchecked, R),
+    _eduv("results-v0-no-api-version", "the previous major (v0) answers without API-Version", "results-valid", lambda i, a, m: without_header(a, b"api-version"), R, "0.9.0"),
+    _eduv("progress-older-overwrites", "an older state arriving late overwrites the newer one", "progress-out-of-order", progress_older_overwrites, P),
+    _eduv("progress-repeat-applies", "an equal state is written again (not idempotent)", "progress-repeat", progress_repeat_applies, P),
+    _eduv("progress-scope-ignored", "accepts any token of the authorization server, whatever its scope", "progress-wrong-scope", scope_ignored, P),
+    _eduv("progress-consent-ignored", "never checks the school's consent", "progress-no-consent", consent_ignored, P),
+    _eduv("progress-no-api-version", "answers without the API-Version header", "progress-valid", lambda i, a, m: without_header(a, b"api-version"), P),
+    _eduv("progress-path-id-wins", "ignores the id in the body and stores under the path's id", "progress-id-mismatch", progress_path_id_wins, P),
+    _eduv("progress-status-lenient", "takes an unknown or mis-cased status for 'started'", "progress-invalid", progress_status_lenient, P),
+    _eduv("progress-bulk-limit-1000", "refuses bulk requests of more than 1000 records", "progress-bulk", progress_bulk_limit_1000, P),
+    _eduv("progress-broken-json-500", "answers 500 to a body that is not JSON", "progress-broken-body", broken_json_500, P),
+    _eduv("progress-anonymous-accepted", "a request without a token runs as a default client", "progress-no-token", anonymous_as_default_client, P),
+    _eduv("progress-signature-unchecked", "reads the token's claims without verifying its signature", "progress-bad-token", signature_unchecked, P),
+]  # fmt: skip
 
 
 def activate(variant: Variant, inst, mp: pytest.MonkeyPatch) -> None:

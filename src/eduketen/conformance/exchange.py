@@ -1,8 +1,14 @@
 """One HTTP exchange with the implementation under test, as the suite made it, and the ``curl``
-line that makes it again by hand."""
+line that makes it again by hand.
+
+Secrets never reach a report: an access token is shown as ``Bearer <token>`` (unless it is one the
+suite made up to be refused, which is harmless and needed to repeat the check), a token request
+shows ``<client_assertion>`` instead of the signed assertion, and an ``access_token`` in an answer
+is masked."""
 
 from __future__ import annotations
 
+import re
 import shlex
 import ssl
 from dataclasses import dataclass, field
@@ -14,6 +20,8 @@ import httpx
 from eduketen.conformance.target import Identity
 
 INLINE_LIMIT = 1500  # bodies up to this size go inline in the curl line, larger ones in a file
+TOKEN_PLACEHOLDER = "Bearer <token>"
+_ACCESS_TOKEN = re.compile(rb'("access_token"\s*:\s*")[^"]*(")')
 
 
 @dataclass
@@ -29,6 +37,8 @@ class Exchange:
     response_headers: dict[str, str] = field(default_factory=dict)
     response_body: bytes = b""
     error: str | None = None  # a transport error (TLS handshake refused, timeout, ...)
+    show_token: bool = False  # the bearer token is a made-up one (garbage, unsigned): safe to show
+    redacted_body: bytes | None = None  # what reports show instead of a body holding a secret
 
     @property
     def full_url(self) -> str:
@@ -49,10 +59,22 @@ class Exchange:
             return body["melding"]
         return None
 
+    @property
+    def shown_body(self) -> bytes | None:
+        return self.redacted_body if self.redacted_body is not None else self.body
+
+    def shown_headers(self) -> dict[str, str]:
+        shown = {}
+        for name, value in self.headers.items():
+            if name.lower() == "authorization" and not self.show_token:
+                value = TOKEN_PLACEHOLDER if value.lower().startswith("bearer") else "<credential>"
+            shown[name] = value
+        return shown
+
     def summary(self) -> str:
         if self.error:
             return f"{self.method} {self.url}: no answer ({self.error})"
-        text = self.response_body[:300].decode("utf-8", "replace")
+        text = _ACCESS_TOKEN.sub(rb"\1<access token>\2", self.response_body[:2000])[:300].decode("utf-8", "replace")
         return f"{self.method} {self.url} -> {self.status} {text}"
 
     def curl(self, body_file: Path | None = None) -> str:
@@ -63,21 +85,22 @@ class Exchange:
             parts += ["--cacert", str(self.ca)]
         if self.identity is not None:
             parts += ["--cert", str(self.identity.cert), "--key", str(self.identity.key)]
-        for name, value in self.headers.items():
+        for name, value in self.shown_headers().items():
             parts += ["-H", f"{name}: {value}"]
-        if self.body is not None:
+        if self.shown_body is not None:
             if self.inline_body():
-                parts += ["--data-binary", self.body.decode("utf-8")]
+                parts += ["--data-binary", self.shown_body.decode("utf-8")]
             else:
                 parts += ["--data-binary", f"@{body_file or 'body.bin'}"]
         parts.append(self.full_url)
         return " ".join(shlex.quote(p) for p in parts)
 
     def inline_body(self) -> bool:
-        if self.body is None or len(self.body) > INLINE_LIMIT:
+        body = self.shown_body
+        if body is None or len(body) > INLINE_LIMIT:
             return False
         try:
-            text = self.body.decode("utf-8")
+            text = body.decode("utf-8")
         except UnicodeDecodeError:
             return False
         return "\x00" not in text

@@ -2,8 +2,9 @@
 
 The chain's API answers 202 and processes later; whether a message had one effect, or whether
 ``geslacht`` was stored, cannot be seen through the chain's API. An implementation that offers an
-admin API can be observed; eduketen does (``/admin/doorstroomtoets/overzicht`` and ``/vensters``).
-Without one, the scenarios that need it are skipped and say so."""
+admin API can be observed; eduketen does (``/admin/doorstroomtoets/overzicht`` and ``/vensters``,
+and for the Results API ``/admin/toetsresultaten/schools/{school}/student``, which has no GET of
+its own). Without one, the scenarios that need it are skipped or say what they could not see."""
 
 from __future__ import annotations
 
@@ -54,6 +55,11 @@ class EduketenAdmin:
             "onbekend": int(row.get("onbekende_leerlingen_genegeerd", 0)),
             "geslacht": row.get("leerlingen_met_geslacht"),
         }
+
+    def student_results(self, school_key: str, student_eck: str) -> list[dict]:
+        """eduketen's stored results of one pupil at a school (an audited read of the admin API)."""
+        body = self._call("GET", f"/admin/toetsresultaten/schools/{school_key}/student", params={"type": "eckId", "id": student_eck}).json()
+        return body.get("results", [])
 
     def windows(self) -> list[dict]:
         return self._call("GET", "/admin/doorstroomtoets/vensters").json().get("vensters", [])

@@ -30,13 +30,13 @@ class BodyFiles:
         self._done: dict[int, Path] = {}
 
     def curl(self, exchange: Exchange, name: str) -> str:
-        if exchange.body is None or exchange.inline_body():
+        if exchange.shown_body is None or exchange.inline_body():
             return exchange.curl()
         key = id(exchange)
         if key not in self._done:
             self.directory.mkdir(parents=True, exist_ok=True)
             path = self.directory / f"{re.sub(r'[^A-Za-z0-9._-]+', '-', name)}-{len(self._done) + 1}.json"
-            path.write_bytes(exchange.body)
+            path.write_bytes(exchange.shown_body)
             self._done[key] = path.resolve()
         return exchange.curl(self._done[key])
 
@@ -72,6 +72,8 @@ def print_summary(result: SuiteResult, console: Console, bodies: BodyFiles) -> N
     for o in result.outcomes:
         passed = sum(1 for c in o.checks if c.ok)
         note = o.reason or o.scenario.description
+        if o.notes:
+            note += "".join(f"\n[yellow]not observed:[/] {n}" for n in o.notes)
         table.add_row(o.scenario.name, f"[{STATUS_STYLE[o.status]}]{STATUS_WORDS[o.status]}[/]", f"{passed}/{len(o.checks)}", note)
     console.print(table)
     for o in result.outcomes:
@@ -110,6 +112,7 @@ def summary(result: SuiteResult, bodies: BodyFiles) -> dict:
                 "description": o.scenario.description,
                 "status": o.status,
                 "reason": o.reason or None,
+                "notes": o.notes,
                 "checks": [{"check": c.what, "ok": c.ok, "detail": c.detail} for c in o.checks],
                 "failures": failure_lines(o, bodies),
             }
@@ -155,7 +158,7 @@ def junit(result: SuiteResult, bodies: BodyFiles) -> str:
                 f"{x['check']}: {x['detail']}\nanswer: {x['answer']}\nrepeat: {x['curl']}" for x in lines
             )
         ET.SubElement(case, "system-out").text = o.scenario.description + "\n" + "\n".join(
-            f"[{'ok' if c.ok else 'FAIL'}] {c.what}: {c.detail}" for c in o.checks
+            [f"[{'ok' if c.ok else 'FAIL'}] {c.what}: {c.detail}" for c in o.checks] + [f"[not observed] {n}" for n in o.notes]
         )
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode")
@@ -175,7 +178,7 @@ h1{font-size:1.5rem;margin-bottom:.2rem} .sub{color:#555;margin-top:0}
 .tiles{display:flex;gap:1rem;margin:1rem 0} .tile{flex:1;border:1px solid #ddd;border-radius:.4rem;padding:.6rem;text-align:center}
 .tile b{display:block;font-size:1.6rem}
 table{border-collapse:collapse;width:100%} th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid #e3e3e3;vertical-align:top}
-.passed{color:#1e8e3e;font-weight:600} .failed,.error{color:#d93025;font-weight:600} .skipped{color:#a36a00}
+.note{color:#a36a00;margin:.3rem 0} .passed{color:#1e8e3e;font-weight:600} .failed,.error{color:#d93025;font-weight:600} .skipped{color:#a36a00}
 td code{white-space:nowrap} details{margin:.3rem 0} pre{background:#f6f6f6;padding:.6rem;overflow-x:auto;white-space:pre-wrap;word-break:break-all;font-size:.85rem}
 """
 
@@ -204,6 +207,8 @@ def html_report(result: SuiteResult, bodies: BodyFiles) -> str:
             details = f"<details open><summary>What went wrong</summary><ul>{''.join(items)}</ul></details>"
         elif o.reason:
             details = f"<div>{e(o.reason)}</div>"
+        if o.notes:
+            details += "".join(f"<div class='note'>Not observed: {e(n)}</div>" for n in o.notes)
         if o.checks:
             checks = "".join(f"<li>{'✔' if c.ok else '✘'} {e(c.what)}: {e(c.detail)}</li>" for c in o.checks)
             details += f"<details><summary>{passed} of {len(o.checks)} checks passed</summary><ul>{checks}</ul></details>"
@@ -221,8 +226,9 @@ def html_report(result: SuiteResult, bodies: BodyFiles) -> str:
 in {result.seconds:.0f} seconds by the eduketen conformance suite {e(__version__)}.</p>
 <div class="verdict {'ok' if result.ok else 'notok'}">{e(verdict)}</div>
 <div class="tiles">{tiles}</div>
-<p>Each scenario plays the other party of the chain against the implementation and checks the answer it must give under the
-official specification (status and <code>melding</code> text). Skipped scenarios need something this run was not given; the reason is shown.</p>
+<p>Each scenario plays the other party of the exchange against the implementation and checks the answer it must give under the
+official specification (the status, and the <code>melding</code> text or a JSON problem that says what is wrong). Skipped scenarios need
+something this run was not given; the reason is shown. "Not observed" names an effect that could not be seen from outside in this run.</p>
 <table><thead><tr><th>Scenario</th><th>Result</th><th>What it checks</th></tr></thead><tbody>
 {''.join(rows)}
 </tbody></table>

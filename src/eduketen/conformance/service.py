@@ -5,16 +5,33 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from eduketen.conformance import reports
 from eduketen.conformance.runner import Scenario, SuiteResult, run_suite, select
-from eduketen.conformance.target import Target
+from eduketen.conformance.target import (
+    DEFAULT_VERSION,
+    SERVICE_ROLES,
+    SERVICES,
+    Target,
+    canonical_service,
+)
 
 
-def scenario_list(role: str | None = None) -> list[Scenario]:
-    roles = [role] if role else ["toetsaanbieder", "las"]
-    return [s for r in roles for s in select(r, "1.1.0")]
+def scenario_list(role: str | None = None, service: str | None = None) -> list[Scenario]:
+    """The scenarios of a service (every service when None), of a role (every role when None)."""
+    services = [canonical_service(service)] if service else list(SERVICES)
+    chosen = []
+    for name in services:
+        roles = [role] if role else list(SERVICE_ROLES.get(name, ()))
+        chosen += [s for r in roles for s in select(r, DEFAULT_VERSION.get(name, ""), service=name)]
+    return chosen
 
 
 def run(
@@ -27,7 +44,7 @@ def run(
     json_path: Path | None = None,
     bodies_dir: Path | None = None,
 ) -> SuiteResult:
-    chosen = select(target.role, target.version, only)
+    chosen = select(target.role, target.version, only, service=target.service)
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=False
     ) as progress:

@@ -38,6 +38,7 @@ RESULTS_SUPPLIER = ("Toetsplatform Zuid (demo)", "00000003000000003000", "Toetsp
 PROGRESS_SUPPLIER = ("Lesmethode Oost (demo)", "00000003000000005000", "Oefenplatform")
 RESULTS_RECEIVER = "Resultatenadministratie"
 DEMO_CLIENT = "demo-toetsplatform"
+PROGRESS_CLIENT = "demo-lesmethode"
 
 
 @dataclass
@@ -95,6 +96,7 @@ def prepare(directory: Path, port: int, *, schools: int = 40, pupils: int = 30) 
             open_windows(session)
             results = _seed_results(session, region, directory)
             progress = _seed_progress(session, region, directory, settings)
+            progress["key_file"] = _seed_progress_client(session, directory)
     finally:
         platform.engine.dispose()
 
@@ -165,6 +167,7 @@ def prepare(directory: Path, port: int, *, schools: int = 40, pupils: int = 30) 
             "mentor_login_file": progress["login_file"],
         },
     }
+    manifest["conformance"] = _conformance_manifests(directory, base, pki / "ca.crt", token_file, region, results, progress)
     (directory / "demo.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
     return DemoSetup(directory, settings, region, manifest, server_cert, server_key, pki / "ca.crt")
 
@@ -282,8 +285,50 @@ def example_requests(setup: DemoSetup) -> str:
             f"--data @{setup.manifest['results']['sample_bundle']} {setup.manifest['results']['results_endpoint']}",
             f"# the school decides: log in as its administrator at {setup.manifest['results']['staff_pages']}",
             f"#   (username and password in {setup.manifest['results']['staff_login_file']}), switch 'toetsresultaten' off, post again: 403",
+            "",
+            "# the conformance suite against this installation's Results and Progress APIs (OAuth tokens, reports with curl lines):",
+            *(f"eduketen conformance run --service {name} --manifest {setup.manifest['conformance'][name]} --html "
+              f"{setup.directory / f'conformance-{name}.html'}" for name in ("results", "progress")),
         ]
     )
+
+
+def _seed_progress_client(session, directory: Path) -> str:
+    """An OAuth client of the demo's method supplier (scope eduv.progress), its key in pki/."""
+    from joserfc.jwk import RSAKey
+
+    from eduketen.core.oauth import service as oauth
+    from eduketen.register import repository as repo
+
+    key_file = directory / "pki" / f"{PROGRESS_CLIENT}.pem"
+    if oauth.client_by_id(session, PROGRESS_CLIENT) is None:
+        method = repo.supplier_by_oin(session, PROGRESS_SUPPLIER[1])
+        system = repo.system_by_name(session, method.id, PROGRESS_SUPPLIER[2])
+        key = RSAKey.generate_key(2048, parameters={"kid": f"{PROGRESS_CLIENT}-1"})
+        key_file.write_bytes(key.as_pem(private=True))
+        key_file.chmod(0o600)
+        oauth.register_client(session, client_id=PROGRESS_CLIENT, supplier_oin=PROGRESS_SUPPLIER[1], name=PROGRESS_SUPPLIER[0],
+                              scopes=["eduv.progress", "eduv.consent"], jwks={"keys": [key.as_dict(private=False)]}, system_id=system.id)  # fmt: skip
+    return str(key_file)
+
+
+def _conformance_manifests(directory: Path, base: str, ca: Path, token_file: Path, region: Region, results: dict, progress: dict) -> dict:
+    """Suite manifests for `eduketen conformance run --service results|progress` against the demo:
+    the first school gave consent, the second did not; eduketen's admin API observes effects."""
+    common = {"ca": str(ca), "token_url": f"{base}/oauth/token", "wrong_scope": "eduv.consent",
+              "school": f"BRIN:{region.schools[0].brin}", "no_consent_school": f"BRIN:{region.schools[1].brin}",
+              "admin_url": base, "admin_token_file": str(token_file)}  # fmt: skip
+    results_urls = {"1.0.0": f"{base}/toetsresultaten/v1", "0.9.0": f"{base}/toetsresultaten/v0"}
+    targets = {
+        "results": {**common, "url": results_urls, "client_id": DEMO_CLIENT, "key": results["key_file"]},
+        "progress": {**common, "url": {"1.0.0": f"{base}/leervoortgang/v1"}, "client_id": PROGRESS_CLIENT, "key": progress["key_file"]},
+    }
+    paths = {}
+    for name, doc in targets.items():
+        path = directory / f"conformance-{name}.json"
+        path.write_text(json.dumps(doc, indent=2))
+        paths[name] = str(path)
+    return paths
 
 
 def seed_traffic(setup: DemoSetup, port: int, *, share: float = 0.6) -> dict[int, int]:
