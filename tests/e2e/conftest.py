@@ -3,72 +3,18 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from eduketen.core.db import unit_of_work
 from eduketen.core.platform import Platform
+from eduketen.simulate.processes import EDUKETEN, ServerProcess, free_port  # noqa: F401  (used by the e2e tests)
 from eduketen.simulate.region import install_region, open_windows
 
 from .browser import browser  # noqa: F401  (the shared chromium fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
-EDUKETEN = str(Path(sys.executable).parent / "eduketen")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ServerProcess:
-    def __init__(self, env: dict[str, str], args: list[str], log: Path) -> None:
-        self.env, self.args, self.log = env, args, log
-        self.port = free_port()
-        self.proc: subprocess.Popen | None = None
-
-    def start(self, *, ready_url: str | None = None, verify=None, cert=None) -> None:
-        out = open(self.log, "ab")
-        self.proc = subprocess.Popen(
-            [EDUKETEN, "serve", "--port", str(self.port), *self.args],
-            env=self.env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-        url = ready_url or f"http://127.0.0.1:{self.port}/health"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
-            try:
-                if httpx.get(url, verify=verify if verify is not None else True, timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("server did not come up: " + self.log.read_text()[-2000:])
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 @pytest.fixture

@@ -24,11 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import http.server
-import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,13 +40,13 @@ from sqlalchemy import create_engine, text
 
 from eduketen.core.auth import encode_client_cert_header
 from eduketen.simulate.certs import CertificateAuthority
-from eduketen.simulate.region import PupilSpec, deelnemerslijst, generate_region, schooladviezenlijst
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from eduketen.simulate.processes import ChildProcess, free_port, wait_http
+from eduketen.simulate.region import (
+    PupilSpec,
+    deelnemerslijst,
+    generate_region,
+    schooladviezenlijst,
+)
 
 
 def _say(message: str) -> None:
@@ -72,7 +69,7 @@ class PgCluster:
     def __init__(self, base: Path) -> None:
         self.base = base
         self.data = base / "data"
-        self.port = _free_port()
+        self.port = free_port()
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         cmd = list(args)
@@ -176,42 +173,6 @@ class Peer:
 # -- eduketen processes ----------------------------------------------------------------------------
 
 
-class Proc:
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.name, self.args, self.env, self.log = name, args, env, log
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "eduketen.cli", *self.args], env=self.env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT
-        )
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-def _wait_http(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
-
-
 # -- the run ---------------------------------------------------------------------------------------
 
 
@@ -268,7 +229,7 @@ def run(workdir: Path, *, schools: int, pupils: int, clients: int, phase_seconds
     peer = Peer()
     peer_server, peer_port = peer.serve(*ca.issue_server(["127.0.0.1"]).write(pki, "peer"))
     supplier_cert, supplier_key = ca.issue_client(region.toetsaanbieder.oin, region.toetsaanbieder.name).write(pki, "toetsaanbieder")
-    processes: list[Proc] = []
+    processes: list[ChildProcess] = []
     report: dict = {"parameters": {"schools": schools, "pupils_per_school": pupils, "clients": clients, "phase_seconds": phase_seconds}}
     try:
         _say("starting PostgreSQL")
@@ -292,7 +253,7 @@ def run(workdir: Path, *, schools: int, pupils: int, clients: int, phase_seconds
                         )  # fmt: skip
         engine.dispose()
 
-        api_port = _free_port()
+        api_port = free_port()
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("EDUKETEN_")},
             "EDUKETEN_DATABASE_URL": url,
@@ -315,12 +276,12 @@ def run(workdir: Path, *, schools: int, pupils: int, clients: int, phase_seconds
             "EDUKETEN_CLIENT_KEY": str(supplier_key),
             "EDUKETEN_PUBLIC_URL": f"http://127.0.0.1:{api_port}",
         }
-        api = Proc("api", ["serve", "--port", str(api_port), "--no-worker", "--no-migrate"], env, workdir / "api.log")
-        workers = [Proc(f"worker{i}", ["worker"], env, workdir / f"worker{i}.log") for i in (1, 2)]
+        api = ChildProcess(["serve", "--port", str(api_port), "--no-worker", "--no-migrate"], env, workdir / "api.log")
+        workers = [ChildProcess(["worker"], env, workdir / f"worker{i}.log") for i in (1, 2)]
         processes = [api, *workers]
         for p in processes:
             p.start()
-        _wait_http(f"http://127.0.0.1:{api_port}/health")
+        wait_http(f"http://127.0.0.1:{api_port}/health")
         base = f"http://127.0.0.1:{api_port}/doorstroomtoets/v1.1"
 
         # the pupils whose results go out later
@@ -380,7 +341,7 @@ def run(workdir: Path, *, schools: int, pupils: int, clients: int, phase_seconds
         api.kill()
         time.sleep(0.5)
         api.start()
-        _wait_http(f"http://127.0.0.1:{api_port}/health")
+        wait_http(f"http://127.0.0.1:{api_port}/health")
         event("API process back")
         time.sleep(phase_seconds)
         event("SIGKILL worker 1")
