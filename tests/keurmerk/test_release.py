@@ -45,8 +45,11 @@ def test_release_calendar_transitions_are_validated_and_kept(desk):
     # dates out of order, or of a state the version can no longer reach, are refused
     r = c.put(f"/admin/keurmerk/releases/{DT}/2026-2027", headers=ADMIN, json={"vorige_vanaf": "2026-07-01"})
     assert r.status_code == 422 and "before" in r.json()["detail"]
-    r = c.put(f"/admin/keurmerk/releases/{DT}/1.1.0", headers=ADMIN, json={"concept_op": "2025-05-01"})
-    assert r.status_code == 409
+    # a reached state's missing date may be filled in once (history), never changed
+    assert c.put(f"/admin/keurmerk/releases/{DT}/1.1.0", headers=ADMIN, json={"concept_op": "2025-05-01", "in_gebruik_vanaf": "2025-08-01"}).status_code == 200
+    r = c.put(f"/admin/keurmerk/releases/{DT}/1.1.0", headers=ADMIN, json={"in_gebruik_vanaf": "2025-09-01"})
+    assert r.status_code == 409 and "history" in r.json()["detail"]
+    assert c.put(f"/admin/keurmerk/releases/{DT}/1.1.0", headers=ADMIN, json={"vorige_vanaf": "2025-07-01"}).status_code == 422  # before in force
 
     # 1.0.1 becomes the previous version; it cannot come back into force
     r = c.post(f"/admin/keurmerk/releases/{DT}/1.0.1/transitions", headers=ADMIN, json={"status": "previous", "on": (today - timedelta(days=30)).isoformat(), "note": "1.1.0 is in gebruik"})

@@ -344,28 +344,29 @@ def _check_date_order(values: dict[str, date | None]) -> None:
         raise KeurmerkError(f"ingetrokken_op ({withdrawn}) lies before concept_op ({draft})")
 
 
-def plan_release(session: Session, sv: ServiceVersion, *, dates: dict[str, date | None], announcement: str | None, clear: bool = False) -> Release:
-    """Planned dates of the states a version has not reached yet, and the announced changes.
-    ``dates`` maps a status to its date; the date of a state already reached is history and is
-    written only by its transition."""
+def plan_release(session: Session, sv: ServiceVersion, *, dates: dict[str, date | None], announcement: str | None) -> Release:
+    """Dates on the calendar, and the announced changes. A state the version can still reach gets a
+    planned date (changed freely). A state it reached has its date recorded by its transition, and
+    that is history: it may be filled in once when it is missing (a version registered before the
+    calendar existed), never changed."""
     release = _release(session, sv)
-    allowed = _reachable(sv.status) | ({"draft"} if sv.status == "draft" else set())
+    future = _reachable(sv.status)
+    skipped = sv.status == "withdrawn" and any(e.status_before == "draft" and e.status_after == "withdrawn" for e in repo.release_events(session, sv.id))
     for status, day in dates.items():
         if status not in DATE_OF:
             raise KeurmerkError(f"unknown status {status!r}")
-        if day is None and not clear:
+        if day is None or status in future:
             continue
-        if status not in allowed:
-            raise KeurmerkError(
-                f"{WIRE_DATE[status]} cannot be planned: {sv.version} is {sv.status}, and {status} "
-                + ("was reached already (its date is recorded by the transition)" if status != "draft" and status not in _reachable(sv.status) else "cannot follow"),
-                409,
-            )
+        if skipped and status in ("in-force", "previous"):
+            raise KeurmerkError(f"{sv.version} was withdrawn as a draft; it was never {status}", 409)
+        recorded = getattr(release, DATE_OF[status])
+        if recorded is not None and recorded != day:
+            raise KeurmerkError(f"{WIRE_DATE[status]} of {sv.version} is history ({recorded}); it cannot be changed", 409)
     merged = {s: getattr(release, DATE_OF[s]) for s in DATE_OF}
-    merged.update({s: d for s, d in dates.items() if d is not None or clear})
+    merged.update({s: d for s, d in dates.items() if d is not None})
     _check_date_order(merged)
     for status, day in dates.items():
-        if day is not None or clear:
+        if day is not None:
             setattr(release, DATE_OF[status], day)
     if announcement is not None:
         release.announcement = announcement.strip() or None
@@ -779,3 +780,9 @@ def ticket_view(session: Session, ticket: Ticket, *, with_history: bool = True) 
             for e in repo.ticket_events(session, ticket.id)
         ]
     return view
+
+
+def release_choices(session: Session, ticket: Ticket) -> list[str]:
+    """The upcoming releases (draft versions) a change request can be planned in."""
+    current = session.get(ServiceVersion, ticket.service_version_id)
+    return [sv.version for sv in register_repo.service_versions(session, current.service_id) if sv.status == "draft"]
