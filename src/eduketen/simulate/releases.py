@@ -51,7 +51,7 @@ def seed(session: Session, region: Region, *, today: date) -> dict:
     las = [register_repo.system_by_name(session, register_repo.supplier_by_oin(session, s.oin).id, s.system) for s in region.las_suppliers]
 
     running = keurmerk.add_period(session, v110, name="Ketentest terugweg 2025-2026", opens=today - timedelta(days=20), closes=today + timedelta(days=25))
-    states = [("testing", "passed"), ("testing",), ("failed",), ("testing", "failed", "testing", "passed"), (), ("testing",), ("failed",), ()]
+    states = [("testing", "passed"), ("testing",), ("failed",), (), ("testing", "failed", "testing", "passed"), ("testing",), ("failed",), ()]
     for i, (system, partner) in enumerate((s, t) for s in las for t in (toets_a, toets_b)):
         pairing = keurmerk.add_pairing(session, running, system, partner)
         for status in states[i % len(states)]:
