@@ -131,6 +131,19 @@ def test_chain_test_board_who_tested_with_whom(desk):
     assert c.post(f"/admin/keurmerk/pairings/{p2}/status", headers=ADMIN, json={"status": "testing", "evidence_id": 12345}).status_code == 404
     assert c.post("/admin/keurmerk/pairings/0/status", headers=ADMIN, json={"status": "testing"}).status_code == 404
 
+    # a conformance report of one of the two suppliers, for the period's version, can be linked
+    admission = c.post("/admin/keurmerk/admissions", headers=ADMIN, json={"supplier_oin": toets_a[0], "service": DT, "role": "toetsaanbieder"}).json()
+    report = {"suite": "eduketen conformance", "service": DT, "role": "toetsaanbieder", "version": "1.1.0",
+              "scenarios": [{"name": "deelnemerslijst-geldig", "status": "passed"}]}  # fmt: skip
+    evidence = c.post(f"/admin/keurmerk/admissions/{admission['id']}/evidence", headers=ADMIN, json={"report": report}).json()["id"]
+    other_version = c.post(f"/admin/keurmerk/admissions/{admission['id']}/evidence", headers=ADMIN, json={"report": {**report, "version": "2026-2027"}}).json()["id"]
+    r = c.post(f"/admin/keurmerk/pairings/{p1}/status", headers=ADMIN, json={"status": "passed", "evidence_id": evidence, "note": "rapport bijgevoegd"})
+    assert r.status_code == 200 and r.json()["bewijs"] == evidence and r.json()["conformancerapport"] is True
+    r = c.post(f"/admin/keurmerk/pairings/{p1}/status", headers=ADMIN, json={"status": "passed", "evidence_id": other_version})
+    assert r.status_code == 422 and "another service version" in r.json()["detail"]
+    r = c.post(f"/admin/keurmerk/pairings/{ids[(las[1], toets_b)]}/status", headers=ADMIN, json={"status": "planned", "evidence_id": evidence})
+    assert r.status_code == 422 and "outside this pairing" in r.json()["detail"]
+
     board = c.get(f"/admin/keurmerk/test-periods/{period['id']}", headers=ADMIN).json()
     assert board["aantallen"] == {"planned": 1, "testing": 0, "passed": 1, "failed": 2}
     assert board["fase"] == "open" and len(board["matrix"]) == 2 and len(board["kolommen"]) == 2
@@ -267,3 +280,40 @@ def test_desk_workflow_with_history(desk):
     assert c.post("/admin/keurmerk/tickets/99999/transitions", headers=ADMIN, json={"status": "gesloten"}).status_code == 404
     assert c.post(f"/admin/keurmerk/tickets/{tid}/transitions", headers=ADMIN, json={"status": "onbekend"}).status_code == 422
     assert c.post(f"/admin/keurmerk/tickets/{tid}/transitions", json={"status": "gesloten"}).status_code == 401
+
+
+def test_two_workers_racing_send_each_reminder_once(desk):
+    """Two worker processes run the reminders at the same moment: the unique key per period and
+    participant lets one win; the other skips (PostgreSQL: truly concurrent writers)."""
+    import threading
+    import time
+
+    import pytest
+
+    from eduketen.keurmerk import service
+
+    platform, region = desk.platform, desk.region
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite lets one writer at a time; the race needs two concurrent writers")
+    opens = date(2027, 5, 10)
+    period = _period(desk.client, opens, opens + timedelta(days=20), version="2026-2027")
+    las0 = (region.las_suppliers[0].oin, region.las_suppliers[0].system)
+    assert _pair(desk.client, period["id"], las0, (region.toetsaanbieder.oin, region.toetsaanbieder.system)).status_code == 201
+    today = opens - timedelta(days=5)
+    first = platform.sessions()
+    assert len(service.send_reminders(first, today)) == 2  # written, not yet committed
+    outcome = {}
+
+    def second_worker():
+        with unit_of_work(platform.sessions) as session:
+            outcome["sent"] = len(service.send_reminders(session, today))
+
+    thread = threading.Thread(target=second_worker)
+    thread.start()
+    time.sleep(0.5)  # the second worker is now waiting on the first one's rows
+    first.commit()
+    first.close()
+    thread.join(20)
+    assert outcome == {"sent": 0}
+    with platform.sessions() as s:
+        assert len(_reminders(s)) == 2

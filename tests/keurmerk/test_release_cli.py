@@ -5,6 +5,10 @@ twice on a given day (sent once), and the desk's tickets."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -74,9 +78,12 @@ def test_change_and_release_from_the_command_line(db, region):
     assert r.exit_code == 0 and "0 reminder(s)" in r.output
     assert cli("herinneringen", "--vandaag", "gisteren").exit_code == 1
 
-    # the worker's own run (`eduketen worker --once`) runs the periodic tasks as well
-    result = runner.invoke(app, ["worker", "--once"])
-    assert result.exit_code == 0 and "periodic task keurmerk.herinneringen" in result.output
+    # the installed worker's own run (`eduketen worker --once`, a process of its own) runs the periodic tasks as well
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDUKETEN_")}
+    env["EDUKETEN_DATABASE_URL"] = db
+    worker = subprocess.run([str(Path(sys.executable).parent / "eduketen"), "worker", "--once"], check=False, env=env, capture_output=True, text=True, timeout=120)
+    assert worker.returncode == 0 and "periodic task keurmerk.herinneringen" in worker.stdout, worker.stderr
+    assert "Traceback" not in worker.stderr
 
     assert "no ticket 1" in cli("melding-status", "1", "gesloten").output
     platform = Platform.build(make_settings(db, region))
