@@ -6,10 +6,10 @@ Revises: 0007_progress
 Create Date: 2026-11-23 13:14:08.581707
 """
 
-from alembic import op
 import sqlalchemy as sa
-import eduketen.core.db
+from alembic import op
 
+import eduketen.core.db
 
 revision = '0008_release'
 down_revision = '0007_progress'
