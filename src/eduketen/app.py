@@ -13,8 +13,8 @@ from eduketen.config import Settings
 from eduketen.core.errors import BodyLimitMiddleware, install_handlers, json_response
 from eduketen.core.logging import RequestContextMiddleware
 from eduketen.core.metrics import Metrics, MetricsMiddleware, allowed_scraper
-from eduketen.core.security import AuthFailureLimitMiddleware, SecurityHeadersMiddleware
 from eduketen.core.platform import Platform
+from eduketen.core.security import AuthFailureLimitMiddleware, SecurityHeadersMiddleware
 from eduketen.core.worker import pending_count
 
 
@@ -29,9 +29,11 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         if embedded:
             platform.worker.start()
             platform.outbox.start()
+            platform.periodic.start()
         try:
             yield
         finally:
+            platform.periodic.stop()
             platform.outbox.stop()
             platform.worker.stop()
             platform.inbox.stop()
@@ -62,6 +64,7 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     app.include_router(register_api.router)
     app.include_router(keurmerk_api.admin_router)
     app.include_router(keurmerk_api.public_router)
+    app.include_router(keurmerk_api.supplier_router)
     if "register" in settings.roles:
         app.include_router(register_osr.router)
 
@@ -89,6 +92,9 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     from eduketen.insight import progress_pages
 
     app.include_router(progress_pages.router)
+    from eduketen.insight import keurmerk_pages
+
+    app.include_router(keurmerk_pages.router)
     app.mount("/insight/static", insight_api.static_files(), name="insight-static")
 
     @app.get("/health", tags=["operations"])

@@ -190,13 +190,17 @@ def worker_command(
     if once:
         done = platform.worker.drain()
         console.print(f"processed {done} message(s)")
+        for name, n in platform.periodic.run_tasks().items():
+            console.print(f"periodic task {name}: {n}")
         return
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     platform.worker.start()
     platform.outbox.start()
+    platform.periodic.start()  # calendar-driven tasks, e.g. the keurmerk's reminders
     stop.wait()
+    platform.periodic.stop()
     platform.outbox.stop()
     platform.worker.stop()
 
@@ -1078,6 +1082,165 @@ def keurmerk_participants(dienst: Annotated[Optional[str], typer.Option(help="ge
     finally:
         platform.engine.dispose()
     print(json.dumps(listing, indent=2, ensure_ascii=False))
+
+
+# -- keurmerk: change and release ----------------------------------------------------------------------------
+
+
+def _read_keurmerk(fn):
+    from eduketen.keurmerk import service as keurmerk
+
+    platform = _platform()
+    try:
+        with platform.sessions() as session:
+            try:
+                return fn(session)
+            except keurmerk.KeurmerkError as exc:
+                _fail(str(exc))
+    finally:
+        platform.engine.dispose()
+
+
+@keurmerk_app.command("kalender")
+def keurmerk_calendar(
+    dienst: Annotated[Optional[str], typer.Option(help="gegevensdienst")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """The release calendar: every service version with its status, dates and announced changes."""
+    from eduketen.core.platform import today_nl
+    from eduketen.keurmerk import service as keurmerk
+
+    listing = _read_keurmerk(lambda s: keurmerk.calendar(s, dienst, today=today_nl(), with_history=True))
+    if as_json:
+        print(json.dumps(listing, indent=2, ensure_ascii=False))
+        return
+    for svc in listing["diensten"]:
+        console.print(f"[bold]{svc['gegevensdienst']}[/bold]")
+        for v in svc["versies"]:
+            dates = ", ".join(f"{k.replace('_', ' ')} {v[k]}" for k in ("concept_op", "in_gebruik_vanaf", "vorige_vanaf", "ingetrokken_op") if v[k])
+            console.print(f"  {v['versie']:<10} {v['status_label']:<14} {dates}", highlight=False)
+            for p in v["ketentestperiodes"]:
+                console.print(f"    ketentest {p['id']}: {p['naam']} {p['opent']} .. {p['sluit']} ({p['fase']})", highlight=False)
+
+
+@keurmerk_app.command("versie-status")
+def keurmerk_version_status(
+    dienst: Annotated[str, typer.Argument(help="gegevensdienst")],
+    versie: Annotated[str, typer.Argument(help="version, e.g. 1.1.0")],
+    status: Annotated[str, typer.Argument(help="in-force | previous | withdrawn")],
+    on: Annotated[Optional[str], typer.Option(help="date it took effect, default today")] = None,
+    note: Annotated[Optional[str], typer.Option()] = None,
+) -> None:
+    """Move a service version on the release calendar (validated transition, kept in its history)."""
+    from eduketen.core.platform import today_nl
+    from eduketen.keurmerk import service as keurmerk
+
+    def go(s):
+        sv = keurmerk.version_of(s, dienst, versie)
+        keurmerk.transition_version(s, sv, status=status, on=_day(on), today=today_nl(), actor="platformbeheer (CLI)", note=note)
+        return sv.status
+
+    console.print(f"{dienst} {versie} is now {_write(go)}")
+
+
+@keurmerk_app.command("ketentest-periode")
+def keurmerk_add_period(
+    dienst: Annotated[str, typer.Option(help="gegevensdienst")],
+    versie: Annotated[str, typer.Option(help="service version")],
+    naam: Annotated[str, typer.Option(help="name of the period")],
+    opent: Annotated[str, typer.Option(help="YYYY-MM-DD")],
+    sluit: Annotated[str, typer.Option(help="YYYY-MM-DD, inclusive")],
+) -> None:
+    """A chain-test period of a service version."""
+    from eduketen.keurmerk import service as keurmerk
+
+    period_id = _write(lambda s: keurmerk.add_period(s, keurmerk.version_of(s, dienst, versie), name=naam, opens=_day(opent), closes=_day(sluit)).id)
+    console.print(f"chain-test period {period_id}")
+
+
+@keurmerk_app.command("koppel")
+def keurmerk_pair(
+    period: Annotated[int, typer.Argument(help="chain-test period id")],
+    a: Annotated[str, typer.Option(help="OIN:system name of one side, e.g. 00000003...:LAS")],
+    b: Annotated[str, typer.Option(help="OIN:system name of the other side")],
+) -> None:
+    """A 1-on-1 pairing of two suppliers' systems in a period."""
+    from eduketen.keurmerk import service as keurmerk
+
+    def side(ref: str):
+        oin, _, name = ref.partition(":")
+        if not name:
+            _fail(f"give a side as OIN:system name, not {ref!r}")
+        return oin, name
+
+    (oa, na), (ob, nb) = side(a), side(b)
+
+    def go(s):
+        period_row = keurmerk.get_period(s, period)
+        return keurmerk.add_pairing(s, period_row, keurmerk.find_system(s, oa, na), keurmerk.find_system(s, ob, nb)).id
+
+    console.print(f"pairing {_write(go)}")
+
+
+@keurmerk_app.command("koppeling-status")
+def keurmerk_pairing_status(
+    pairing: Annotated[int, typer.Argument(help="pairing id")],
+    status: Annotated[str, typer.Argument(help="planned | testing | passed | failed")],
+    note: Annotated[Optional[str], typer.Option()] = None,
+    evidence: Annotated[Optional[int], typer.Option(help="conformance report (evidence id) to link")] = None,
+) -> None:
+    from eduketen.keurmerk import service as keurmerk
+
+    done = _write(lambda s: keurmerk.set_pairing_status(s, pairing, status=status, note=note, evidence_id=evidence).status)
+    console.print(f"pairing {pairing} is now {done}")
+
+
+@keurmerk_app.command("ketentest")
+def keurmerk_board(period: Annotated[int, typer.Argument(help="chain-test period id")]) -> None:
+    """The status board of a period (JSON): who has tested with whom."""
+    from eduketen.core.platform import today_nl
+    from eduketen.keurmerk import service as keurmerk
+
+    print(json.dumps(_read_keurmerk(lambda s: keurmerk.board(s, keurmerk.get_period(s, period), today=today_nl())), indent=2, ensure_ascii=False))
+
+
+@keurmerk_app.command("herinneringen")
+def keurmerk_reminders(
+    vandaag: Annotated[Optional[str], typer.Option(help="the day to act as (YYYY-MM-DD), default today")] = None,
+) -> None:
+    """Send the reminders that are due (two weeks before a chain-test period opens); each once."""
+    from eduketen.keurmerk import service as keurmerk
+
+    views = _write(lambda s: [keurmerk.reminder_view(s, r) for r in keurmerk.send_reminders(s, _day(vandaag))])
+    for v in views:
+        console.print(f"reminder {v['id']} to {v['leverancier']} ({v['oin']}): {v['bericht']}", highlight=False)
+    console.print(f"{len(views)} reminder(s) sent")
+
+
+@keurmerk_app.command("meldingen")
+def keurmerk_tickets(status: Annotated[Optional[str], typer.Option()] = None) -> None:
+    """The desk: incidents, complaints and change requests."""
+    from eduketen.keurmerk import repository as keurmerk_repo
+    from eduketen.keurmerk import service as keurmerk
+
+    views = _read_keurmerk(lambda s: [keurmerk.ticket_view(s, t, with_history=False) for t in keurmerk_repo.tickets(s, status=status)])
+    for v in views:
+        who = v["leverancier"]["naam"] if v["leverancier"] else "-"
+        console.print(f"{v['id']:>4} {v['soort']:<18} {v['status']:<15} {v['gegevensdienst']} {v['versie']:<10} {who}: {v['titel']}", highlight=False)
+
+
+@keurmerk_app.command("melding-status")
+def keurmerk_ticket_status(
+    ticket: Annotated[int, typer.Argument(help="ticket id")],
+    status: Annotated[str, typer.Argument(help="in-behandeling | ingepland | opgelost | afgewezen | gesloten")],
+    note: Annotated[Optional[str], typer.Option()] = None,
+    versie: Annotated[Optional[str], typer.Option(help="for ingepland: the upcoming release")] = None,
+) -> None:
+    from eduketen.keurmerk import service as keurmerk
+
+    done = _write(lambda s: keurmerk.transition_ticket(s, keurmerk.get_ticket(s, ticket), status=status, actor="platformbeheer (CLI)",
+                                                     note=note, planned_version=versie).status)  # fmt: skip
+    console.print(f"ticket {ticket} is now {done}")
 
 
 # -- oauth, consent, staff -------------------------------------------------------------------------

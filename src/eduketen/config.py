@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     worker_yield_seconds: float = 0.25
     worker_yield_arrivals: int = 10
     worker_max_lag_seconds: float = 30.0
+    # How often the worker looks at its periodic tasks (reminders before chain-test periods, ...).
+    periodic_seconds: float = 3600.0
     # Run the worker inside `eduketen serve` (embedded default).
     embedded_worker: bool = True
 

@@ -80,6 +80,26 @@ CATALOGUE: dict[tuple[str, str], str] = {
     ("GET", "/admin/keurmerk/evidence/{evidence_id}"): "admin",
     ("POST", "/admin/keurmerk/admissions/{admission_id}/qualifications"): "admin",
     ("GET", "/keurmerk/deelnemers"): "public",  # qualified participants: public by design, no evidence in it
+    ("GET", "/admin/keurmerk/releases"): "admin",
+    ("PUT", "/admin/keurmerk/releases/{service_name}/{version}"): "admin",
+    ("POST", "/admin/keurmerk/releases/{service_name}/{version}/transitions"): "admin",
+    ("POST", "/admin/keurmerk/test-periods"): "admin",
+    ("GET", "/admin/keurmerk/test-periods"): "admin",
+    ("GET", "/admin/keurmerk/test-periods/{period_id}"): "admin",
+    ("POST", "/admin/keurmerk/test-periods/{period_id}/pairings"): "admin",
+    ("POST", "/admin/keurmerk/pairings/{pairing_id}/status"): "admin",
+    ("GET", "/admin/keurmerk/reminders"): "admin",
+    ("PUT", "/admin/keurmerk/contacts/{oin}"): "admin",
+    ("POST", "/admin/keurmerk/tickets"): "admin",
+    ("GET", "/admin/keurmerk/tickets"): "admin",
+    ("GET", "/admin/keurmerk/tickets/{ticket_id}"): "admin",
+    ("POST", "/admin/keurmerk/tickets/{ticket_id}/transitions"): "admin",
+    ("GET", "/keurmerk/kalender"): "public",  # the release calendar: public by design (versions, dates, announced changes)
+    ("GET", "/keurmerk/ketentests"): "public",  # who tests with whom and the state: public by design, no notes, no evidence
+    ("POST", "/keurmerk/v1/meldingen"): "bearer",  # a participant's desk tickets: OAuth, scope eduketen.keurmerk
+    ("GET", "/keurmerk/v1/meldingen"): "bearer",
+    ("GET", "/keurmerk/v1/meldingen/{ticket_id}"): "bearer",
+    ("GET", "/keurmerk/v1/herinneringen"): "bearer",
     # Edu-V: the authorization server's public parts, the results and consent APIs (OAuth bearer
     # tokens), their admin side, and the staff pages (session cookie)
     ("GET", "/.well-known/jwks.json"): "public",
@@ -116,6 +136,11 @@ CATALOGUE: dict[tuple[str, str], str] = {
     ("GET", "/insight/pupils/{pupil_id}"): "session",
     ("GET", "/insight/school"): "session",
     ("GET", "/insight/usage"): "session",
+    ("GET", "/insight/kalender"): "public",  # the release calendar page, readable without login
+    ("GET", "/insight/ketentest"): "public",  # the chain-test board, readable without login
+    ("GET", "/insight/meldpunt"): "session",  # the desk: platform staff only
+    ("GET", "/insight/meldpunt/{ticket_id}"): "session",
+    ("POST", "/insight/meldpunt/{ticket_id}/status"): "session",
     ("POST", "/leervoortgang/v1/progress"): "bearer",
     ("PUT", "/leervoortgang/v1/progress/{record_id}"): "bearer",
 }
@@ -227,7 +252,8 @@ def test_callers_without_the_right_credentials_get_nothing(world, record):
             path = (
                 template.replace("{key}", a.brin).replace("{oin}", a.las.oin).replace("{name}", "doorstroomtoets").replace("{mandate_id}", "1").replace("{admission_id}", "1").replace("{evidence_id}", "1")
                 .replace("{school}", a.brin).replace("{consent_id}", "1").replace("{action}", "revoke").replace("{client_id}", "x")
-                .replace("{assessment_id}", "1")
+                .replace("{assessment_id}", "1").replace("{service_name}", "doorstroomtoets").replace("{version}", "1.1.0")
+                .replace("{period_id}", "1").replace("{pairing_id}", "1").replace("{ticket_id}", "1")
             )
             body = {} if method in ("POST", "PUT") else None
             for attack, headers in (
@@ -241,7 +267,7 @@ def test_callers_without_the_right_credentials_get_nothing(world, record):
             continue
         if guard in ("bearer", "session", "login", "token-endpoint"):
             path = template.replace("{consent_id}", "1").replace("{action}", "revoke").replace("{group_id}", "1")
-            path = path.replace("{pupil_id}", "1").replace("{record_id}", "r-1")
+            path = path.replace("{pupil_id}", "1").replace("{record_id}", "r-1").replace("{ticket_id}", "1")
             body = {} if method in ("POST", "PUT") else None
             if guard == "bearer":  # OAuth access tokens only: nothing else opens these
                 attacks = [
@@ -411,6 +437,8 @@ def test_bodies_too_large_or_too_deep_are_refused_on_every_endpoint(world, recor
         else:
             params, headers = None, ADMIN
         path = path.replace("{consent_id}", "1").replace("{action}", "revoke").replace("{client_id}", "x").replace("{record_id}", "r-1")
+        path = path.replace("{service_name}", "doorstroomtoets").replace("{version}", "1.1.0").replace("{period_id}", "1")
+        path = path.replace("{pairing_id}", "1").replace("{ticket_id}", "1")
         # a staff page without a session sends the visitor to the login form (303, not followed here);
         # rotating the signing keys takes no body at all, so there is nothing to refuse (201)
         deep_refused = (400, 401, 404, 405, 413, 422) + ((303,) if guard == "session" else ()) + (

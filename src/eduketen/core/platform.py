@@ -45,6 +45,7 @@ class Platform:
     inbox: InboxWriter
     worker: Worker
     outbox: object = None  # OutboxDeliverer
+    periodic: object = None  # Periodic (calendar-driven worker tasks)
     audit: object = None  # AuditWriter (group commit of audit entries)
     read_sessions: sessionmaker[Session] | None = None
     views: dict[str, object] = field(default_factory=dict)
@@ -120,6 +121,10 @@ class Platform:
             ),
             read_sessions=read_sessionmaker(engine),
         )
+        from eduketen.core.periodic import Periodic
+        from eduketen.keurmerk import tasks as keurmerk_tasks
+
+        platform.periodic = Periodic(sessions, keurmerk_tasks.periodic_tasks(), clock=today_nl, interval_seconds=settings.periodic_seconds)
         platform.views["register"] = view
         platform.views["vensters"] = WindowView(sessions, ttl=settings.register_cache_seconds)
         platform.views["osr_limiter"] = RateLimiter(settings.osr_read_rate, settings.osr_read_burst)
@@ -151,6 +156,8 @@ class Platform:
 
     def close(self) -> None:
         self.audit.stop()
+        if self.periodic is not None:
+            self.periodic.stop()
         self.outbox.stop()
         self.worker.stop()
         self.inbox.stop()

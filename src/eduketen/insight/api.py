@@ -26,6 +26,12 @@ STATE_LABELS = {"active": "Aan", "revoked": "Uit", "requested": "Aangevraagd", "
 ACTION_LABELS = {"request": "aangevraagd", "activate": "aangezet", "confirm": "bevestigd", "revoke": "uitgezet"}
 
 
+def landing(role: str) -> str:
+    """Where a role starts after login: a platform administrator has no school of its own, so the
+    desk (meldpunt) rather than a school's consent page."""
+    return {"mentor": "/insight/groups", "platform-admin": "/insight/meldpunt"}.get(role, "/insight/consent")
+
+
 def static_files() -> StaticFiles:
     return StaticFiles(directory=STATIC)
 
@@ -43,7 +49,7 @@ def home(request: Request) -> Response:
     staff = security.staff_from_request(request)
     if staff is None:
         return RedirectResponse("/insight/login", status_code=303)
-    return RedirectResponse("/insight/groups" if staff.role == "mentor" else "/insight/consent", status_code=303)
+    return RedirectResponse(landing(staff.role), status_code=303)
 
 
 @router.get("/login")
@@ -89,7 +95,7 @@ async def login(request: Request) -> Response:
         _cookie(response, LOGIN_CSRF_COOKIE, token, 3600)
         return response
     session_token, role = outcome
-    response = RedirectResponse("/insight/groups" if role == "mentor" else "/insight/consent", status_code=303)
+    response = RedirectResponse(landing(role), status_code=303)
     _cookie(response, security.COOKIE, session_token, platform.settings.staff_session_seconds)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
     return response

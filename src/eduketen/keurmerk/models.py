@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eduketen.core.db import Base, UTCDateTime
@@ -69,3 +77,126 @@ class Qualification(Base):
     evidence_id: Mapped[int] = mapped_column(ForeignKey("keurmerk_evidence.id", ondelete="RESTRICT"))
     qualified_on: Mapped[date] = mapped_column(Date)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# -- change and release -------------------------------------------------------------------------------------------
+
+
+class Release(Base):
+    """The release calendar of one service version: when its draft was published, from when it is in
+    force, from when it is the previous version, when it was withdrawn, and the changes announced
+    with it. Dates in the future are planned; the version's status (in the register) is what holds
+    today and only changes through a validated transition."""
+
+    __tablename__ = "keurmerk_release"
+
+    service_version_id: Mapped[int] = mapped_column(ForeignKey("service_version.id", ondelete="CASCADE"), primary_key=True)
+    draft_on: Mapped[date | None] = mapped_column(Date)
+    in_force_from: Mapped[date | None] = mapped_column(Date)
+    previous_from: Mapped[date | None] = mapped_column(Date)
+    withdrawn_on: Mapped[date | None] = mapped_column(Date)
+    announcement: Mapped[str | None] = mapped_column(Text)  # the changes announced with this version
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ReleaseEvent(Base):
+    """Every status change of a service version: who, when, from what to what (append-only)."""
+
+    __tablename__ = "keurmerk_release_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service_version_id: Mapped[int] = mapped_column(ForeignKey("service_version.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(200))
+    status_before: Mapped[str] = mapped_column(String(20))
+    status_after: Mapped[str] = mapped_column(String(20))
+    effective_on: Mapped[date] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(String(1000))
+
+
+class TestPeriod(Base):
+    """A chain-test period (ketentestperiode) of one service version, in which suppliers test 1-on-1."""
+
+    __tablename__ = "keurmerk_test_period"
+    __test__ = False  # not a pytest class
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service_version_id: Mapped[int] = mapped_column(ForeignKey("service_version.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    opens_on: Mapped[date] = mapped_column(Date)
+    closes_on: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Pairing(Base):
+    """Two supplier systems that test with each other in a period (e.g. a LAS and a toetssysteem)."""
+
+    __tablename__ = "keurmerk_pairing"
+    __table_args__ = (UniqueConstraint("period_id", "system_a_id", "system_b_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period_id: Mapped[int] = mapped_column(ForeignKey("keurmerk_test_period.id", ondelete="CASCADE"), index=True)
+    system_a_id: Mapped[int] = mapped_column(ForeignKey("system.id", ondelete="CASCADE"))
+    system_b_id: Mapped[int] = mapped_column(ForeignKey("system.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(12))  # planned | testing | passed | failed
+    evidence_id: Mapped[int | None] = mapped_column(ForeignKey("keurmerk_evidence.id", ondelete="SET NULL"))
+    note: Mapped[str | None] = mapped_column(String(1000))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Contact(Base):
+    """Where a participant wants keurmerk notifications delivered besides its list: a webhook URL."""
+
+    __tablename__ = "keurmerk_contact"
+
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("supplier.id", ondelete="CASCADE"), primary_key=True)
+    notify_url: Mapped[str | None] = mapped_column(String(500))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Reminder(Base):
+    """One reminder per participant per test period, sent once (the unique key makes it so)."""
+
+    __tablename__ = "keurmerk_reminder"
+    __table_args__ = (UniqueConstraint("period_id", "supplier_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period_id: Mapped[int] = mapped_column(ForeignKey("keurmerk_test_period.id", ondelete="CASCADE"), index=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("supplier.id", ondelete="CASCADE"), index=True)
+    due_on: Mapped[date] = mapped_column(Date)
+    sent_on: Mapped[date] = mapped_column(Date)  # the (business) day the worker sent it
+    message: Mapped[str] = mapped_column(String(2000))
+    outbox_seq: Mapped[int | None] = mapped_column(Integer)  # the webhook delivery, when the participant has one
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Ticket(Base):
+    """The desk (meldpunt): an incident, a complaint or a change request about a service version."""
+
+    __tablename__ = "keurmerk_ticket"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # incident | klacht | wijzigingsverzoek
+    service_version_id: Mapped[int] = mapped_column(ForeignKey("service_version.id", ondelete="CASCADE"), index=True)
+    supplier_id: Mapped[int | None] = mapped_column(ForeignKey("supplier.id", ondelete="SET NULL"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    planned_version_id: Mapped[int | None] = mapped_column(ForeignKey("service_version.id", ondelete="SET NULL"))
+    submitted_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TicketEvent(Base):
+    """Every transition of a ticket: who, when, from what to what, with a note (append-only)."""
+
+    __tablename__ = "keurmerk_ticket_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("keurmerk_ticket.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(200))
+    status_before: Mapped[str | None] = mapped_column(String(20))
+    status_after: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(String(2000))

@@ -207,6 +207,16 @@ def add_service_version(
     return sv
 
 
+def set_version_status(session: Session, sv: ServiceVersion, status: str) -> ServiceVersion:
+    """The status of a service version as it holds today (the keurmerk's release calendar decides
+    which changes are allowed and keeps their history)."""
+    if status not in VERSION_STATUSES:
+        raise RegisterError(f"status must be one of {', '.join(VERSION_STATUSES)}")
+    sv.status = status
+    session.flush()
+    return sv
+
+
 def get_service_version(session: Session, service_name: str, version: str) -> ServiceVersion:
     service = repo.service_by_name(session, service_name)
     sv = repo.service_version(session, service.id, version) if service else None

@@ -97,6 +97,7 @@ def prepare(directory: Path, port: int, *, schools: int = 40, pupils: int = 30) 
             results = _seed_results(session, region, directory)
             progress = _seed_progress(session, region, directory, settings)
             progress["key_file"] = _seed_progress_client(session, directory)
+            releases = _seed_releases(session, region, directory)
     finally:
         platform.engine.dispose()
 
@@ -166,10 +167,36 @@ def prepare(directory: Path, port: int, *, schools: int = 40, pupils: int = 30) 
             "mentor_pages": f"{base}/insight/groups",
             "mentor_login_file": progress["login_file"],
         },
+        "keurmerk": {
+            "what": "change and release: the release calendar, chain-test periods with 1-on-1 pairings, reminders, the desk (meldpunt)",
+            "calendar_page": f"{base}/insight/kalender",
+            "calendar_json": f"{base}/keurmerk/kalender",
+            "board_page": f"{base}/insight/ketentest",
+            "board_json": f"{base}/keurmerk/ketentests",
+            "desk_page": f"{base}/insight/meldpunt",
+            "platform_login_file": releases["login_file"],
+            "reminders": f"{base}/admin/keurmerk/reminders",
+        },
     }
     manifest["conformance"] = _conformance_manifests(directory, base, pki / "ca.crt", token_file, region, results, progress)
     (directory / "demo.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
     return DemoSetup(directory, settings, region, manifest, server_cert, server_key, pki / "ca.crt")
+
+
+def _seed_releases(session, region: Region, directory: Path) -> dict:
+    """The keurmerk's calendar, chain tests, reminders and desk tickets, and a platform administrator."""
+    from eduketen.core.platform import today_nl
+    from eduketen.insight.security import create_account
+    from eduketen.simulate import releases
+
+    outcome = releases.seed(session, region, today=today_nl())
+    login_file = directory / "platform-login"
+    if not login_file.exists():
+        username, password = "ketencoordinator", secrets.token_urlsafe(12)
+        create_account(session, username=username, password=password, role="platform-admin", display_name="Ketencoördinator (demo)")
+        login_file.write_text(f"{username}\n{password}\n")
+        login_file.chmod(0o600)
+    return {**outcome, "login_file": str(login_file)}
 
 
 def _seed_results(session, region: Region, directory: Path) -> dict:
@@ -420,6 +447,12 @@ def run(directory: Path, port: int, *, schools: int = 40, pupils: int = 30, traf
         username, password = mentor.read_text().split()[:2]
         console.print(f"  mentor pages: https://127.0.0.1:{port}/insight/  log in as [bold]{username}[/bold] / [bold]{password}[/bold]"
                       " (a group with planted progress patterns)")  # fmt: skip
+    platform_login = Path(setup.manifest["keurmerk"]["platform_login_file"])
+    console.print(f"  release calendar (public): https://127.0.0.1:{port}/insight/kalender   chain-test board: https://127.0.0.1:{port}/insight/ketentest")
+    if platform_login.exists():
+        username, password = platform_login.read_text().split()[:2]
+        console.print(f"  desk (meldpunt): https://127.0.0.1:{port}/insight/meldpunt  log in as [bold]{username}[/bold] / [bold]{password}[/bold]"
+                      " (platform administrator); reminders: `eduketen keurmerk herinneringen`, tickets: `eduketen keurmerk meldingen`")  # fmt: skip
     console.print("\n[bold]Try:[/bold]")
     print(example_requests(setup) + "\n", flush=True)
     if not serve:

@@ -25,7 +25,7 @@ from eduketen.core.oauth.models import OAuthAssertionSeen, OAuthClient
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # Asymmetric algorithms only: a client's key is public, so HS* would be a forgery by anyone.
 ASSERTION_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
-SCOPES = ("eduv.result", "eduv.progress", "eduv.consent", "eduv.student.basic")
+SCOPES = ("eduv.result", "eduv.progress", "eduv.consent", "eduv.student.basic", "eduketen.keurmerk")
 _SCOPE_RE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,100}$")  # RFC 6749 scope-token
 _CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._:@/-]{1,200}$")
 
