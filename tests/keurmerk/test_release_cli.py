@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -38,10 +39,16 @@ def db(tmp_path, region, monkeypatch):
     return url
 
 
-def cli(*args):
+@dataclass
+class Ran:
+    exit_code: int
+    output: str  # whitespace collapsed: a table cell may wrap where the terminal is narrow
+
+
+def cli(*args) -> Ran:
     result = runner.invoke(app, ["keurmerk", *args])
     assert "Traceback" not in result.output
-    return result
+    return Ran(result.exit_code, " ".join(result.output.split()))
 
 
 def test_change_and_release_from_the_command_line(db, region):
