@@ -399,3 +399,32 @@ def test_register_lookups(eduv):
         assert register.lookup_schools(s, "   ") == []
         assert register.lookup_suppliers(s, "%") == []
         assert [x.oin for x in register.lookup_suppliers(s, "Toets B")] == [B_OIN]
+
+
+def test_doorstroomtoets_activity_counts_only_what_this_installation_took_part_in(eduv):
+    from eduketen.core.models import InboxMessage
+    from eduketen.doorstroomtoets import service as dt_service
+
+    school, toets = eduv.school, eduv.region.toetsaanbieder
+    now = utcnow()
+    with unit_of_work(eduv.platform.sessions) as s:
+        for n, (operation, status, at) in enumerate((("registreren", "done", now - timedelta(days=2)),
+                                                     ("registreren-schooladviezen", "failed", now - timedelta(days=3)),
+                                                     ("registreren-schooladviezen", "failed", now - timedelta(hours=1)))):  # fmt: skip
+            s.add(InboxMessage(id=f"00000000-0000-4000-8000-{n:012d}", service=SERVICE, version="1.1.0", operation=f"{SERVICE}.{operation}",
+                               school_oin=school.oin, routing=school.routing, sender_oin=school.las.oin, schooljaar="2025-2026",
+                               idempotency_key=f"k{n}", item_count=1, status=status, attempts=1, received_at=at, available_at=at,
+                               last_error="PermanentError: no window" if status == "failed" else None))  # fmt: skip
+    with eduv.platform.sessions() as s:
+        db_school = register_repo.school_by_brin(s, school.brin)
+        kw = dict(school_id=db_school.id, school_oin=school.oin, las_oin=school.las.oin, toets_oin=toets.oin, toets_base_url=None)
+        as_toets = dt_service.exchange_activity(s, own_oin=toets.oin, **kw)
+        bystander = dt_service.exchange_activity(s, own_oin=B_OIN, **kw)
+        other_sender = dt_service.exchange_activity(s, **{**kw, "las_oin": B_OIN}, own_oin=toets.oin)
+    up = as_toets["las->toets"]
+    assert up.exchanges == 1 and abs((up.last_ok - (now - timedelta(days=2))).total_seconds()) < 1
+    # the failure before the last processed list is settled; the one after it is open
+    assert [(e.kind, e.reason) for e in up.errors] == [("failed", f"{SERVICE}.registreren-schooladviezen: PermanentError: no window")]
+    assert as_toets["toets->las"].last_ok is None and as_toets["toets->las"].errors == []
+    assert bystander["las->toets"].last_ok is None and bystander["las->toets"].errors == []
+    assert other_sender["las->toets"].exchanges == 0

@@ -66,22 +66,22 @@ def _check(request: Request) -> dict:
     with platform.read_sessions() as session:
         schools = register.lookup_schools(session, school_text)
         if not schools:
-            raise CheckProblem(404, f"Geen school gevonden bij '{school_text}'. Geef de BRIN (4 tekens) of een deel van de naam.")
+            raise CheckProblem(404, "Geen school gevonden bij wat u opgaf. Geef de BRIN (4 tekens), het OIN of een deel van de naam.")
         if len(schools) > 1:
-            raise CheckProblem(409, f"Meer dan één school past bij '{school_text}'; kies er een.",
+            raise CheckProblem(409, "Meer dan één school past bij wat u opgaf; kies er een.",
                                [{"naam": s.name, "brin": s.brin} for s in schools])  # fmt: skip
         suppliers = register.lookup_suppliers(session, supplier_text)
         if not suppliers:
-            raise CheckProblem(404, f"Geen leverancier gevonden bij '{supplier_text}'. Geef het OIN (20 cijfers) of de naam.")
+            raise CheckProblem(404, "Geen leverancier gevonden bij wat u opgaf. Geef het OIN (20 cijfers) of de naam.")
         if len(suppliers) > 1:
-            raise CheckProblem(409, f"Meer dan één leverancier past bij '{supplier_text}'; kies er een.",
+            raise CheckProblem(409, "Meer dan één leverancier past bij wat u opgaf; kies er een.",
                                [{"naam": s.name, "oin": s.oin} for s in suppliers])  # fmt: skip
         service = register_repo.service_by_name(session, service_text)
         if service is None:
             known = ", ".join(s.name for s in register_repo.services(session))
-            raise CheckProblem(404, f"Geen dienst '{service_text}' in het register; bekend zijn: {known}.")
+            raise CheckProblem(404, f"Deze dienst staat niet in het register; bekend zijn: {known}.")
         if version_text and register_repo.service_version(session, service.id, version_text) is None:
-            raise CheckProblem(404, f"De dienst {service.name} heeft geen versie '{version_text}'.")
+            raise CheckProblem(404, f"De dienst {service.name} heeft deze versie niet in het register.")
         school, supplier = schools[0], suppliers[0]
         yes = register.is_mandated(session, school=school, supplier=supplier, service=service, version=version_text or None, day=day)
         return {"antwoord": "ja" if yes else "nee", "datum": day.isoformat(),
@@ -216,5 +216,5 @@ def keurmerk_page(request: Request) -> Response:
         try:
             listing = keurmerk_svc.public_list(session, dienst)
         except keurmerk_svc.KeurmerkError:
-            return _message("Niet gevonden", f"Geen gegevensdienst '{dienst}' in het register.", 404, **context)
+            return _message("Niet gevonden", "Deze gegevensdienst staat niet in het register.", 404, **context)
     return render("keurmerk.html", listing=listing, dienst=dienst, **context)
