@@ -287,7 +287,7 @@ def test_the_landscape_shows_systems_flows_consent_exchanges_and_open_errors(wor
     assert len(up) == 1 and up[0]["state"] == "aan" and up[0]["health"] == "fout" and up[0]["errors"] == 1
     assert "deelnemersgroep onbekend" in up[0]["html"] and "niet afgeleverd" in up[0]["html"]
     down = [r for _n, r in by_label["Doorstroomtoets: resultaten en rapporten"] if "Toetsaanbieder" in r["html"]]
-    assert down and down[0]["health"] == "stil"
+    assert down and down[0]["health"] == "stil" and "niet zichtbaar voor dit platform" in down[0]["html"]  # not a party to it
     # Toets B's mandate is not valid today: its Doorstroomtoets flows show it
     b_flows = [r for label in ("Doorstroomtoets: leerlingen en schooladviezen",) for _n, r in by_label[label] if "Toets B" in r["html"]]
     assert b_flows and all(r["state"] == "geen-mandaat" for r in b_flows)
@@ -426,5 +426,5 @@ def test_doorstroomtoets_activity_counts_only_what_this_installation_took_part_i
     # the failure before the last processed list is settled; the one after it is open
     assert [(e.kind, e.reason) for e in up.errors] == [("failed", f"{SERVICE}.registreren-schooladviezen: PermanentError: no window")]
     assert as_toets["toets->las"].last_ok is None and as_toets["toets->las"].errors == []
-    assert bystander["las->toets"].last_ok is None and bystander["las->toets"].errors == []
+    assert bystander == {"las->toets": None, "toets->las": None}  # not a party: nothing to see
     assert other_sender["las->toets"].exchanges == 0

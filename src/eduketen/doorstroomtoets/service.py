@@ -545,9 +545,9 @@ def exchange_activity(session: Session, *, school_id: int, school_oin: str, las_
     """Per direction of the chain between one school's LAS and one test system, as far as this
     installation saw it (as test supplier and/or as LAS): ``"las->toets"`` (pupil lists and
     advice) and ``"toets->las"`` (results and the reports fetched). Each an
-    ``eduketen.core.activity.Activity``. Only flows this installation is a party to have anything
-    to show: what it received (its inbox), and what it sent (its outbox; as LAS, what went to that
-    test system's address)."""
+    ``eduketen.core.activity.Activity``, or None where this installation cannot see the flow. Only
+    flows it is a party to have anything to show: what it received (its inbox), and what it sent
+    (its outbox; as LAS, what went to that test system's address)."""
     from eduketen.core import inbox, outbox
     from eduketen.core.activity import Activity
     from eduketen.doorstroomtoets.schemas import SERVICE as SERVICE_NAME
@@ -568,4 +568,7 @@ def exchange_activity(session: Session, *, school_id: int, school_oin: str, las_
         sent = outbox.activity(session, kinds=("dt.leerlingresultaat",), keys=[f"dt-resultaat:{p}:{y}" for p, y in keys])
     if own_oin == las_oin:
         sent = sent.merge(outbox.activity(session, kinds=("las.rapport",), keys=[f"las-rapport:{p}:{y}" for p, y in keys]))
-    return {"las->toets": up, "toets->las": down.merge(sent)}
+    down = down.merge(sent)
+    if own_oin not in (toets_oin, las_oin):  # not a party: only what went out to that test system shows, if anything
+        return {"las->toets": up if (up.exchanges or up.errors) else None, "toets->las": None}
+    return {"las->toets": up, "toets->las": down}

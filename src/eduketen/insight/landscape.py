@@ -42,7 +42,7 @@ STATE_LABELS = {
     "geen-toestemming": "Geen toestemming",
 }
 CONSENT_STATES = {"active": "aan", "revoked": "uit", "requested": "aangevraagd", "awaiting-confirmation": "wacht"}
-HEALTH_LABELS = {"fout": "open fouten", "ok": "in orde", "stil": "nog geen uitwisseling", "uit": "uit"}
+HEALTH_LABELS = {"fout": "open fouten", "ok": "in orde", "stil": "geen uitwisseling gezien", "uit": "uit"}
 
 
 @dataclass
