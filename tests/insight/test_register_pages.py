@@ -236,7 +236,7 @@ def _toets_address(session, eduv) -> None:
 
 def _flows(page) -> dict[int, dict]:
     rows = {}
-    for m in re.finditer(r'<tr id="flow-(\d+)" data-flow="\d+" data-state="([\w-]+)" data-health="(\w+)" data-errors="(\d+)"(.*?)</tr>', page.text, re.S):
+    for m in re.finditer(r'<tr id="flow-(\d+)" data-flow="\d+" data-state="([\w-]+)" data-health="(\w+)" data-errors="(\d+)"(.*?)</tr>', page.text, re.DOTALL):
         rows[int(m.group(1))] = {"state": m.group(2), "health": m.group(3), "errors": int(m.group(4)), "html": m.group(5)}
     return rows
 
@@ -369,9 +369,9 @@ def test_the_public_keurmerk_page(eduv):
         _qualify(s, eduv.region.toetsaanbieder.oin)
     page = eduv.client.get("/insight/keurmerk")
     assert page.status_code == 200
-    table = re.search(r'<table class="participants" data-version="1.1.0">(.*?)</table>', page.text, re.S).group(1)
+    table = re.search(r'<table class="participants" data-version="1.1.0">(.*?)</table>', page.text, re.DOTALL).group(1)
     assert eduv.region.toetsaanbieder.name in table and eduv.region.toetsaanbieder.oin in table and "2026-09-06" in table
-    other = re.search(r'<table class="participants" data-version="1.0.1">(.*?)</table>', page.text, re.S).group(1)
+    other = re.search(r'<table class="participants" data-version="1.0.1">(.*?)</table>', page.text, re.DOTALL).group(1)
     assert eduv.region.toetsaanbieder.name not in other
     assert "https://x" not in page.text  # no evidence on the public page
     assert eduv.client.get("/insight/keurmerk", params={"dienst": SERVICE}).status_code == 200
@@ -417,7 +417,7 @@ def test_doorstroomtoets_activity_counts_only_what_this_installation_took_part_i
                                last_error="PermanentError: no window" if status == "failed" else None))  # fmt: skip
     with eduv.platform.sessions() as s:
         db_school = register_repo.school_by_brin(s, school.brin)
-        kw = dict(school_id=db_school.id, school_oin=school.oin, las_oin=school.las.oin, toets_oin=toets.oin, toets_base_url=None)
+        kw = {"school_id": db_school.id, "school_oin": school.oin, "las_oin": school.las.oin, "toets_oin": toets.oin, "toets_base_url": None}
         as_toets = dt_service.exchange_activity(s, own_oin=toets.oin, **kw)
         bystander = dt_service.exchange_activity(s, own_oin=B_OIN, **kw)
         other_sender = dt_service.exchange_activity(s, **{**kw, "las_oin": B_OIN}, own_oin=toets.oin)

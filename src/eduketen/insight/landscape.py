@@ -248,11 +248,11 @@ def svg(landscape: Landscape) -> str:
     rows = max([1] + [sum(1 for n in nodes.values() if COLUMN.get(n.kind, 1) == c) for c in range(3)])
     height = TOP + rows * ROW_H + 20
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" id="landscape" class="landscape" viewBox="0 0 {WIDTH} {height}" '
-        f'width="{WIDTH}" height="{height}" role="img" aria-labelledby="landscape-title landscape-desc">',
+        (f'<svg xmlns="http://www.w3.org/2000/svg" id="landscape" class="landscape" viewBox="0 0 {WIDTH} {height}" '
+         f'width="{WIDTH}" height="{height}" role="img" aria-labelledby="landscape-title landscape-desc">'),
         f'<title id="landscape-title">Applicatielandschap van {escape(landscape.school.name)}</title>',
-        f'<desc id="landscape-desc">{len(nodes)} systemen en {len(landscape.flows)} gegevensstromen; '
-        f"{sum(1 for f in landscape.flows if f.open_errors)} stromen met open fouten. De tabel onder het diagram bevat dezelfde gegevens.</desc>",
+        (f'<desc id="landscape-desc">{len(nodes)} systemen en {len(landscape.flows)} gegevensstromen; '
+         f"{sum(1 for f in landscape.flows if f.open_errors)} stromen met open fouten. De tabel onder het diagram bevat dezelfde gegevens.</desc>"),
         "<defs>",
     ]
     for health in HEALTH_LABELS:
