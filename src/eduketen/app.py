@@ -95,6 +95,9 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
     from eduketen.insight import keurmerk_pages
 
     app.include_router(keurmerk_pages.router)
+    from eduketen.insight import register_pages
+
+    app.include_router(register_pages.router)
     app.mount("/insight/static", insight_api.static_files(), name="insight-static")
 
     @app.get("/health", tags=["operations"])

@@ -297,6 +297,21 @@ def school_list() -> None:
     console.print(table)
 
 
+@register_app.command("board-admin-add")
+def board_admin_add(
+    board: Annotated[str, typer.Option(help="the board (bevoegd gezag), as given with school-add --board")],
+    name: Annotated[str, typer.Option()],
+    role: Annotated[str, typer.Option(help="e.g. OSR-beheerder")],
+    email: Optional[str] = None,
+    phone: Optional[str] = None,
+) -> None:
+    """Record who administers the mandates of a board; the board's school staff see them."""
+    from eduketen.register import service as svc
+
+    admin = _write(lambda s: svc.add_board_administrator(s, board=board, name=name, role=role, email=email, phone=phone))
+    console.print(f"{admin.name} ({admin.role}) administers the mandates of {admin.board}")
+
+
 @register_app.command("supplier-add")
 def supplier_add(name: Annotated[str, typer.Option()], oin: Annotated[str, typer.Option()]) -> None:
     from eduketen.register import service as svc

@@ -128,6 +128,11 @@ def test_cli_register_commands(tmp_path):
     bad = _cli(env, "register", "mandate-grant", "--school", "11BB", "--supplier", "00000003123456780000", "--system", "Nope",
                "--service", "doorstroomtoets", "--version", "1.1.0", "--start", "2025-08-01")  # fmt: skip
     assert bad.returncode != 0 and "no system named" in bad.stderr
+    added = _cli(env, "register", "board-admin-add", "--board", "Stichting Regenboog", "--name", "Anna Jansen", "--role", "OSR-beheerder",
+                 "--email", "anna@regenboog.example")  # fmt: skip
+    assert added.returncode == 0 and "Anna Jansen" in added.stdout
+    bad = _cli(env, "register", "board-admin-add", "--board", "Stichting Regenboog", "--name", "B", "--role", "x", "--email", "nope")
+    assert bad.returncode != 0 and "e-mail" in bad.stderr and "Traceback" not in bad.stderr + bad.stdout
     assert _cli(env, "register", "mandate-revoke", "1").returncode == 0
     assert _cli(env, "doorstroomtoets", "overzicht", "--json").returncode == 0
     verify = _cli(env, "audit", "verify")

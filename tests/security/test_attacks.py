@@ -141,6 +141,13 @@ CATALOGUE: dict[tuple[str, str], str] = {
     ("GET", "/insight/meldpunt"): "session",  # the desk: platform staff only
     ("GET", "/insight/meldpunt/{ticket_id}"): "session",
     ("POST", "/insight/meldpunt/{ticket_id}/status"): "session",
+    ("GET", "/insight/mandaten"): "session",
+    ("GET", "/insight/landschap"): "session",
+    ("GET", "/insight/mandaatcheck"): "public",  # yes or no only, like the OSR for third parties; rate-limited
+    ("GET", "/insight/mandaatcheck.json"): "public",
+    ("GET", "/insight/keurmerk"): "public",  # qualified participants, no evidence
+    ("POST", "/admin/boards/administrators"): "admin",
+    ("GET", "/admin/boards/administrators"): "admin",
     ("POST", "/leervoortgang/v1/progress"): "bearer",
     ("PUT", "/leervoortgang/v1/progress/{record_id}"): "bearer",
 }
@@ -522,3 +529,24 @@ def test_failed_authentication_is_limited_per_client(chain, record):
     finally:
         chain.platform.views["osr_limiter"] = limiter
     assert record.leaks == []
+
+
+def test_the_public_mandate_check_learns_only_yes_or_no(world, record):
+    """The public check answers yes or no like the OSR answers third parties: no token, no dates,
+    no system; odd input never a server error; the staff pages of a school stay closed to others."""
+    chain, a, b, _ = world
+    with chain.platform.sessions() as s:
+        rows = register_repo.mandates(s)
+        markers = [m.token for m, *_ in rows] + [m.start_date.isoformat() for m, *_ in rows] + [a.routing, b.routing]
+    for path in ("/insight/mandaatcheck", "/insight/mandaatcheck.json"):
+        for attack, params in (
+            ("asks about a real mandate", {"school": a.brin, "leverancier": a.las.oin, "dienst": "doorstroomtoets"}),
+            ("asks by school OIN", {"school": a.oin, "leverancier": a.las.oin, "dienst": "doorstroomtoets"}),
+            ("LIKE wildcards", {"school": "%", "leverancier": "_", "dienst": "doorstroomtoets"}),
+            ("SQL in a field", {"school": "' OR '1'='1", "leverancier": "x", "dienst": "doorstroomtoets"}),
+            ("markup in a field", {"school": "<script>alert(1)</script>", "leverancier": "x", "dienst": "x"}),
+            ("oversized field", {"school": "A" * 5000, "leverancier": "x", "dienst": "x"}),
+        ):
+            r = chain.client.get(path, params=params)
+            record.check("disclosure", path, attack, r, refused=(200, 400, 404, 409), markers=[*markers, "<script>alert(1)"])
+    assert record.leaks == [], [f"{x.endpoint} {x.attack}: {x.why}" for x in record.leaks]

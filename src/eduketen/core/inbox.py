@@ -259,3 +259,30 @@ class InboxWriter(GroupCommitWriter):
 
 def _sqlite_value(value: Any) -> Any:
     return sqlite_time(value) if isinstance(value, datetime) else value
+
+
+def activity(session, *, service: str, school_oin: str, operations: tuple[str, ...], sender_oin: str | None = None):
+    """What arrived for one flow: the last message processed, and messages accepted but not
+    processed (failed) since. By school (indexed), then service, operation and sender."""
+    from sqlalchemy import func, select
+
+    from eduketen.core.activity import Activity, OpenError
+
+    where = [InboxMessage.school_oin == school_oin, InboxMessage.service == service, InboxMessage.operation.in_(operations)]
+    if sender_oin is not None:
+        where.append(InboxMessage.sender_oin == sender_oin)
+    last, count = session.execute(
+        select(func.max(InboxMessage.received_at), func.count()).where(*where, InboxMessage.status == "done")
+    ).one()
+    result = Activity(last_ok=last, exchanges=count or 0)
+    failed = [*where, InboxMessage.status == "failed"]
+    if last is not None:  # a failure followed by a message processed in the same flow is settled
+        failed.append(InboxMessage.received_at > last)
+    for message in session.execute(
+        select(InboxMessage.received_at, InboxMessage.operation, InboxMessage.last_error)
+        .where(*failed)
+        .order_by(InboxMessage.received_at)
+        .limit(100)
+    ):
+        result.errors.append(OpenError("failed", message.received_at, f"{message.operation}: {message.last_error or 'failed'}"))
+    return result

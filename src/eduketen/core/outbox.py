@@ -290,3 +290,42 @@ class OutboxDeliverer(PollingLoop):
             current.last_error = reason
             self.dead += 1
             log.warning("outbox message %s dead: %s", message.seq, reason, extra={"kind": message.kind})
+
+
+def activity(session: Session, *, kinds: tuple[str, ...], keys: list[str] | None = None, key_prefix: str | None = None,
+             url_prefix: str | None = None):  # fmt: skip
+    """What the outbox did for one flow: the last delivery, and the messages that are dead (and
+    not followed by a later delivery of the same key) or failing and being retried. The flow is
+    given as ordering keys (``keys``) or a key prefix, and where it goes as a URL prefix."""
+    from eduketen.core.activity import Activity, OpenError
+
+    columns = (OutboxMessage.seq, OutboxMessage.ordering_key, OutboxMessage.status, OutboxMessage.settled_at,
+               OutboxMessage.created_at, OutboxMessage.last_status, OutboxMessage.last_error, OutboxMessage.attempts,
+               OutboxMessage.url)  # fmt: skip
+    rows = []
+    if keys is not None:
+        for start in range(0, len(keys), 500):
+            part = keys[start : start + 500]
+            rows += session.execute(select(*columns).where(OutboxMessage.kind.in_(kinds), OutboxMessage.ordering_key.in_(part))).all()
+    elif key_prefix is not None:
+        escaped = key_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = session.execute(
+            select(*columns).where(OutboxMessage.kind.in_(kinds), OutboxMessage.ordering_key.like(f"{escaped}%", escape="\\"))
+        ).all()
+    if url_prefix is not None:
+        rows = [r for r in rows if r.url.startswith(url_prefix)]
+    result = Activity()
+    delivered_after: dict[str, int] = {}
+    for row in rows:
+        if row.status == "delivered":
+            result.exchanges += 1
+            if result.last_ok is None or (row.settled_at and row.settled_at > result.last_ok):
+                result.last_ok = row.settled_at
+            delivered_after[row.ordering_key] = max(delivered_after.get(row.ordering_key, 0), row.seq)
+    for row in sorted(rows, key=lambda r: r.seq):
+        if row.status == "dead" and delivered_after.get(row.ordering_key, 0) < row.seq:
+            reason = row.last_error or (f"HTTP {row.last_status}" if row.last_status else "gave up")
+            result.errors.append(OpenError("dead", row.settled_at or row.created_at, reason))
+        elif row.status == "pending" and row.attempts > 0 and row.last_error:
+            result.errors.append(OpenError("retrying", row.created_at, f"{row.last_error} ({row.attempts}x geprobeerd)"))
+    return result

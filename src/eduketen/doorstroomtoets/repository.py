@@ -162,3 +162,13 @@ def privacy_tables():
         PupilData("las.resultaat", LasResultaat.__table__, pupil_column="pupil_id", year_column="schooljaar", file_column="rapport_path"),
         PupilData("las.verzending", LasVerzending.__table__, year_column="schooljaar"),
     ]  # fmt: skip
+
+
+def result_keys_of_school(session: Session, school_id: int) -> list[tuple[int, str]]:
+    """(pupil id, school year) of every result this installation holds for the school, as test
+    supplier (sent back) or as LAS (received): the ordering keys of the return path."""
+    from eduketen.doorstroomtoets.models import LasResultaat, Resultaat
+
+    keys = set(session.execute(select(Resultaat.pupil_id, Resultaat.schooljaar).where(Resultaat.school_id == school_id)).all())
+    keys |= set(session.execute(select(LasResultaat.pupil_id, LasResultaat.schooljaar).where(LasResultaat.school_id == school_id)).all())
+    return sorted((int(p), str(y)) for p, y in keys)

@@ -551,3 +551,40 @@ class RenderReport(TwoPhase):
             supersede=True,  # standlevering: the newest state replaces any older one not yet sent
         )
         return {"rapport": 1, "afgeleverd": 1}
+
+
+# -- the school's landscape: what happened on the Doorstroomtoets flows ----------------------------------
+
+
+def exchange_activity(session: Session, *, school_id: int, school_oin: str, las_oin: str, toets_oin: str, toets_base_url: str | None,
+                      own_oin: str | None) -> dict:  # fmt: skip
+    """Per direction of the chain between one school's LAS and one test system, as far as this
+    installation saw it (as test supplier and/or as LAS): ``"las->toets"`` (pupil lists and
+    advice) and ``"toets->las"`` (results and the reports fetched). Each an
+    ``eduketen.core.activity.Activity``, or None where this installation cannot see the flow. Only
+    flows it is a party to have anything to show: what it received (its inbox), and what it sent
+    (its outbox; as LAS, what went to that test system's address)."""
+    from eduketen.core import inbox, outbox
+    from eduketen.core.activity import Activity
+    from eduketen.doorstroomtoets.schemas import SERVICE as SERVICE_NAME
+
+    up, down = Activity(), Activity()
+    if own_oin == toets_oin:  # what this installation received as the test supplier
+        up = inbox.activity(session, service=SERVICE_NAME, school_oin=school_oin, sender_oin=las_oin,
+                            operations=(f"{SERVICE_NAME}.registreren", f"{SERVICE_NAME}.registreren-schooladviezen"))  # fmt: skip
+    if own_oin == las_oin:  # ... and as the LAS
+        down = inbox.activity(session, service=SERVICE_NAME, school_oin=school_oin, sender_oin=toets_oin,
+                              operations=(f"{SERVICE_NAME}.leerlingresultaat",))  # fmt: skip
+    if toets_base_url:  # the LAS role sends to the test system's own address
+        up = up.merge(outbox.activity(session, kinds=("las.deelnemers", "las.adviezen"), key_prefix=f"las:{school_oin}:",
+                                      url_prefix=toets_base_url.rstrip("/") + "/"))  # fmt: skip
+    keys = repo.result_keys_of_school(session, school_id) if own_oin in (toets_oin, las_oin) else []
+    sent = Activity()
+    if own_oin == toets_oin:
+        sent = outbox.activity(session, kinds=("dt.leerlingresultaat",), keys=[f"dt-resultaat:{p}:{y}" for p, y in keys])
+    if own_oin == las_oin:
+        sent = sent.merge(outbox.activity(session, kinds=("las.rapport",), keys=[f"las-rapport:{p}:{y}" for p, y in keys]))
+    down = down.merge(sent)
+    if own_oin not in (toets_oin, las_oin):  # not a party: only what went out to that test system shows, if anything
+        return {"las->toets": up if (up.exchanges or up.errors) else None, "toets->las": None}
+    return {"las->toets": up, "toets->las": down}

@@ -52,6 +52,15 @@ def _school_id(session: Session, cache: dict, ref) -> int | None:
 
 def accept(platform: Platform, principal: Principal, records: list[tuple[str, Progress]]) -> dict:
     """Consent per school, then one upsert, in one transaction; all or nothing."""
+    try:
+        return _accept(platform, principal, records)
+    except consent_svc.ConsentRefused as exc:  # counted for the school's landscape page, after the rollback
+        consent_svc.note_refusal(platform.sessions, exc)
+        school = exc.school_ref
+        raise ApiError(403, "No consent", f"school {school.idType} {school.id}: {exc.message}") from exc
+
+
+def _accept(platform: Platform, principal: Principal, records: list[tuple[str, Progress]]) -> dict:
     with unit_of_work(platform.sessions) as session:
         receiver = _receiving_system_id(session, platform)
         schools: dict = {}
@@ -64,7 +73,8 @@ def accept(platform: Platform, principal: Principal, records: list[tuple[str, Pr
                     consent_svc.require_consent(session, school_id=school_id, api=API, source_system_id=principal.system_id,
                                                 receiving_system_id=receiver)  # fmt: skip
                 except consent_svc.ConsentRefused as exc:
-                    raise ApiError(403, "No consent", f"school {record.school.idType} {record.school.id}: {exc.message}") from exc
+                    exc.school_ref = record.school
+                    raise
                 allowed.add(school_id)
             triples.append((rid, record, school_id))
         stored = svc.store(session, triples, source_system_id=principal.system_id)

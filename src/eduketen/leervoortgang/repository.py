@@ -167,3 +167,13 @@ def usage_rows(session: Session, since: datetime, until: datetime) -> list[tuple
         .where(c.state_at >= since, c.state_at < until)
     )
     return [tuple(r) for r in session.execute(statement)]
+
+
+def last_received_by_source(session: Session, school_id: int) -> dict[int, tuple]:
+    """Per source system: (last time progress was received for the school, records held)."""
+    rows = session.execute(
+        select(ProgressRecord.source_system_id, func.max(ProgressRecord.received_at), func.count())
+        .where(ProgressRecord.school_id == school_id)
+        .group_by(ProgressRecord.source_system_id)
+    )
+    return {source: (last, n) for source, last, n in rows}

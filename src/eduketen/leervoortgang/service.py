@@ -402,3 +402,10 @@ def school_overview(session: Session, school_id: int, *, t: Thresholds, until: d
         out.append({"group": group, "pupils": len(ctx.pupils), "active": sum(1 for p in ctx.pupils if p.values["units"]),
                     "median": ctx.median, "signals": counts, "flagged": sum(1 for p in ctx.pupils if p.signals)})  # fmt: skip
     return out
+
+
+def exchange_activity(session: Session, school_id: int) -> dict:
+    """Per source system: the progress flow's ``Activity`` (last record received) for the school."""
+    from eduketen.core.activity import Activity
+
+    return {source: Activity(last_ok=last, exchanges=n) for source, (last, n) in repo.last_received_by_source(session, school_id).items()}

@@ -184,3 +184,23 @@ def revoke_mandate(mandate_id: Annotated[int, Path(ge=1, le=2**31 - 1)], platfor
     with _Write(platform) as session:
         mandate = svc.revoke_mandate(session, mandate_id)
         return {"id": mandate.id, "revoked": True}
+
+
+def board_administrator_out(admin) -> dict:
+    return {"board": admin.board, "name": admin.name, "role": admin.role, "email": admin.email, "phone": admin.phone}
+
+
+@router.post("/boards/administrators", status_code=201)
+def add_board_administrator(body: schemas.BoardAdministratorIn, platform: AdminPlatform) -> dict:
+    """Who administers the mandates of a board (shown to its schools' staff). The same name for
+    the same board updates the role and contact."""
+    with _Write(platform) as session:
+        return board_administrator_out(
+            svc.add_board_administrator(session, board=body.board, name=body.name, role=body.role, email=body.email, phone=body.phone)
+        )
+
+
+@router.get("/boards/administrators")
+def list_board_administrators(platform: AdminPlatform, board: Annotated[str, Query(min_length=1, max_length=200)]) -> dict:
+    with platform.read_sessions() as session:
+        return {"board": board, "administrators": [board_administrator_out(a) for a in repo.board_administrators(session, board)]}

@@ -6,6 +6,7 @@ kept with who made it. ``require_consent`` is the one check every exchange calls
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session, aliased
 
 from eduketen.core.cache import Refreshed
 from eduketen.core.db import utcnow
-from eduketen.register.models import Consent, ConsentEvent, School, Supplier, System
+from eduketen.register.models import Consent, ConsentEvent, ConsentRefusal, School, Supplier, System
 
 # The Edu-V Consent API's gegevensdiensten, and which way each flows (push: the source sends,
 # the receiver must confirm; pull: the receiver fetches from the source).
@@ -45,6 +46,8 @@ LABELS = {
     "doorstroomtoets": "Doorstroomtoets PO",
 }
 
+log = logging.getLogger("eduketen.consent")
+
 # Gegevensdiensten whose flows are decided by mandates (on unless the school switched them off)
 # rather than by consent (off unless the school switched them on).
 MANDATED_APIS = frozenset({"doorstroomtoets"})
@@ -59,9 +62,10 @@ class ConsentError(ValueError):
 class ConsentRefused(Exception):
     """An exchange without consent in force: answered 403 with this message."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, flow: tuple[int | None, str, int | None, int | None] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.flow = flow  # (school id, api, source system id, receiving system id): for ``note_refusal``
 
 
 def effective(consent: Consent) -> bool:
@@ -167,15 +171,16 @@ def require_consent(session: Session, *, school_id: int | None, api: str, source
     if school_id is not None and source_system_id is not None and receiving_system_id is not None:
         consent = find(session, school_id, api, source_system_id, receiving_system_id)
     label = LABELS.get(api, api)
+    flow = (school_id, api, source_system_id, receiving_system_id)
     if consent is None:
         raise ConsentRefused(f"The school has not given consent for {label} ({api}) from your system to this system; "
-                             "ask the school to activate it.")  # fmt: skip
+                             "ask the school to activate it.", flow)  # fmt: skip
     if consent.status == "revoked":
-        raise ConsentRefused(f"The school has switched off {label} ({api}) between your system and this system.")
+        raise ConsentRefused(f"The school has switched off {label} ({api}) between your system and this system.", flow)
     if consent.status == "requested":
-        raise ConsentRefused(f"Consent for {label} ({api}) was requested but the school has not activated it yet.")
+        raise ConsentRefused(f"Consent for {label} ({api}) was requested but the school has not activated it yet.", flow)
     if not effective(consent):
-        raise ConsentRefused(f"Consent for {label} ({api}) is active at the school but the receiving system has not confirmed it yet.")
+        raise ConsentRefused(f"Consent for {label} ({api}) is active at the school but the receiving system has not confirmed it yet.", flow)
     return consent
 
 
@@ -279,3 +284,51 @@ class SwitchedOffView:
     def _load(self) -> set[tuple[str, str, str]]:
         with self._sessions() as session:
             return switched_off(session, self._api)
+
+
+# -- refused exchanges: the school sees them as open errors of the flow ----------------------------
+
+
+def record_refusal(session: Session, *, school_id: int, api: str, source_system_id: int, receiving_system_id: int,
+                   reason: str) -> ConsentRefusal:  # fmt: skip
+    """Count one refused exchange of a flow (one row per flow, however often the sender tries)."""
+    now = utcnow()
+    row = session.scalar(
+        select(ConsentRefusal).where(
+            ConsentRefusal.school_id == school_id,
+            ConsentRefusal.api == api,
+            ConsentRefusal.source_system_id == source_system_id,
+            ConsentRefusal.receiving_system_id == receiving_system_id,
+        )
+    )
+    if row is None:
+        row = ConsentRefusal(school_id=school_id, api=api, source_system_id=source_system_id, receiving_system_id=receiving_system_id,
+                             times=1, first_at=now, last_at=now, last_reason=reason[:400])  # fmt: skip
+        session.add(row)
+    else:
+        row.times, row.last_at, row.last_reason = row.times + 1, now, reason[:400]
+    session.flush()
+    return row
+
+
+def note_refusal(session_factory, refused: ConsentRefused) -> None:
+    """``record_refusal`` in its own short transaction, after the refused request's own
+    transaction ended (on SQLite that one holds the write lock); best effort: a refusal is
+    answered whether or not it could be counted. Only refusals of a known school and known
+    systems are kept (an unknown school gets the same answer and leaves nothing behind)."""
+    if refused.flow is None:
+        return
+    school_id, api, source_system_id, receiving_system_id = refused.flow
+    reason = refused.message
+    if school_id is None or source_system_id is None or receiving_system_id is None:
+        return
+    try:
+        with session_factory() as session, session.begin():
+            record_refusal(session, school_id=school_id, api=api, source_system_id=source_system_id,
+                           receiving_system_id=receiving_system_id, reason=reason)  # fmt: skip
+    except Exception as exc:  # a race on the first row, or the store is busy: the answer stays 403
+        log.warning("refusal not counted: %s", type(exc).__name__)
+
+
+def refusals(session: Session, school_id: int) -> list[ConsentRefusal]:
+    return list(session.scalars(select(ConsentRefusal).where(ConsentRefusal.school_id == school_id).order_by(ConsentRefusal.id)))

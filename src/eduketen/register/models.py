@@ -220,3 +220,41 @@ class ConsentEvent(Base):
     action: Mapped[str] = mapped_column(String(20))  # request | activate | confirm | revoke
     status_before: Mapped[str | None] = mapped_column(String(12))
     status_after: Mapped[str] = mapped_column(String(12))
+
+
+class BoardAdministrator(Base):
+    """Who administers the mandates (in the OSR, through eHerkenning) for a school board
+    (bevoegd gezag): the people school staff can turn to. Contact details of staff in their
+    work role only, no pupil data."""
+
+    __tablename__ = "board_administrator"
+    __table_args__ = (UniqueConstraint("board", "name", name="uq_board_administrator"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    board: Mapped[str] = mapped_column(String(200), index=True)  # as in school.board
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(100))  # e.g. "OSR-beheerder", "functioneel beheerder"
+    email: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ConsentRefusal(Base):
+    """Exchanges refused for want of consent, one row per flow (school, gegevensdienst, source,
+    receiver): how often, first and last time, and the last reason. Bounded: a sender that keeps
+    trying only raises ``times``. Shown to the school as an open error of the flow."""
+
+    __tablename__ = "consent_refusal"
+    __table_args__ = (
+        UniqueConstraint("school_id", "api", "source_system_id", "receiving_system_id", name="uq_consent_refusal_flow"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id", ondelete="CASCADE"), index=True)
+    api: Mapped[str] = mapped_column(String(40))
+    source_system_id: Mapped[int] = mapped_column(ForeignKey("system.id", ondelete="CASCADE"))
+    receiving_system_id: Mapped[int] = mapped_column(ForeignKey("system.id", ondelete="CASCADE"))
+    times: Mapped[int] = mapped_column(Integer, default=1)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_reason: Mapped[str] = mapped_column(String(400))

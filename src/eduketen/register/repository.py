@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from eduketen.register.models import (
     Administratie,
+    BoardAdministrator,
     Endpoint,
     GroupMembership,
     Mandate,
@@ -272,6 +273,56 @@ def schools_matching(session: Session, *, name: str | None, oin: str | None, bri
     if brin:
         statement = statement.where(School.brin == brin.upper())
     return list(session.scalars(statement))
+
+
+# -- mandate check and the school's own view ------------------------------------------------------
+
+
+def schools_by_name(session: Session, text: str, limit: int) -> list[School]:
+    """Schools whose name contains ``text`` (case-insensitive; LIKE wildcards in ``text`` are literal)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return list(session.scalars(select(School).where(School.name.ilike(f"%{escaped}%", escape="\\")).order_by(School.name).limit(limit)))
+
+
+def suppliers_by_name(session: Session, text: str, limit: int) -> list[Supplier]:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return list(session.scalars(select(Supplier).where(Supplier.name.ilike(f"%{escaped}%", escape="\\")).order_by(Supplier.name).limit(limit)))
+
+
+def mandates_of_school_service(session: Session, school_id: int, supplier_id: int, service_id: int,
+                               version: str | None = None) -> list[Mandate]:  # fmt: skip
+    statement = (
+        select(Mandate)
+        .join(System, System.id == Mandate.system_id)
+        .join(ServiceVersion, ServiceVersion.id == Mandate.service_version_id)
+        .where(Mandate.school_id == school_id, System.supplier_id == supplier_id, ServiceVersion.service_id == service_id)
+    )
+    if version is not None:
+        statement = statement.where(ServiceVersion.version == version)
+    return list(session.scalars(statement))
+
+
+def board_administrators(session: Session, board: str) -> list[BoardAdministrator]:
+    return list(session.scalars(select(BoardAdministrator).where(BoardAdministrator.board == board).order_by(BoardAdministrator.name)))
+
+
+def board_administrator(session: Session, board: str, name: str) -> BoardAdministrator | None:
+    return session.scalar(select(BoardAdministrator).where(BoardAdministrator.board == board, BoardAdministrator.name == name))
+
+
+def systems_by_ids(session: Session, ids: set[int]) -> dict[int, tuple[System, Supplier]]:
+    if not ids:
+        return {}
+    rows = session.execute(select(System, Supplier).join(Supplier, Supplier.id == System.supplier_id).where(System.id.in_(list(ids))))
+    return {system.id: (system, supplier) for system, supplier in rows}
+
+
+def endpoints_of_school(session: Session, school_id: int) -> list[Endpoint]:
+    return list(session.scalars(select(Endpoint).where(Endpoint.school_id == school_id).order_by(Endpoint.id)))
+
+
+def pupil_ids_of_school(session: Session, school_id: int) -> list[int]:
+    return list(session.scalars(select(Pupil.id).where(Pupil.school_id == school_id)))
 
 
 def privacy_tables():

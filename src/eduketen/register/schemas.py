@@ -74,3 +74,11 @@ class EndpointIn(_In):
     attributes: list[str] = Field(default_factory=list, max_length=10)
     start_date: date
     end_date: date | None = None
+
+
+class BoardAdministratorIn(_In):
+    board: str = Field(min_length=1, max_length=200, description="the board (bevoegd gezag) as in the schools' `board`")
+    name: str = Field(min_length=1, max_length=200)
+    role: str = Field(min_length=1, max_length=100, examples=["OSR-beheerder"])
+    email: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=40)

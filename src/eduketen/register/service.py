@@ -574,3 +574,118 @@ def current_endpoints(
     if routing_id is not None:  # one address per administration: the newest that applies
         live = live[-1:]
     return live
+
+
+# -- the mandate check (anyone) and the school's own view of its mandates ---------------------------
+
+MANDATE_STATUSES = ("actief", "toekomstig", "verlopen", "ingetrokken")
+LOOKUP_LIMIT = 10
+
+
+def mandate_status(mandate: Mandate, day: date) -> str:
+    """actief | toekomstig | verlopen | ingetrokken, as school staff read it."""
+    if mandate.revoked_at is not None:
+        return "ingetrokken"
+    if mandate.start_date > day:
+        return "toekomstig"
+    if mandate.end_date is not None and mandate.end_date < day:
+        return "verlopen"
+    return "actief"
+
+
+def lookup_schools(session: Session, text: str) -> list[School]:
+    """A school by BRIN (4 positions), OIN (20) or part of its name; at most LOOKUP_LIMIT."""
+    text = " ".join(text.split())[:200]
+    if not text:
+        return []
+    if len(text) == 20:
+        found = repo.school_by_oin(session, text.upper())
+        return [found] if found else []
+    if len(text) == 4:
+        found = repo.school_by_brin(session, text.upper())
+        if found:
+            return [found]
+    return repo.schools_by_name(session, text, LOOKUP_LIMIT)
+
+
+def lookup_suppliers(session: Session, text: str) -> list[Supplier]:
+    """A supplier by OIN or by (part of) its name; an exact name wins over partial ones."""
+    text = " ".join(text.split())[:200]
+    if not text:
+        return []
+    if len(text) == 20 and text.isdigit():
+        found = repo.supplier_by_oin(session, text)
+        return [found] if found else []
+    found = repo.suppliers_by_name(session, text, LOOKUP_LIMIT)
+    exact = [s for s in found if s.name.lower() == text.lower()]
+    return exact or found
+
+
+def is_mandated(session: Session, *, school: School, supplier: Supplier, service: Service, version: str | None, day: date) -> bool:
+    """Does the school mandate one of the supplier's systems for the service (or that one
+    version of it) on ``day``? The national register's OK/NOK for third parties."""
+    return any(
+        mandate_status(m, day) == "actief"
+        for m in repo.mandates_of_school_service(session, school.id, supplier.id, service.id, version)
+    )
+
+
+@dataclass
+class MandateRow:
+    id: int
+    service: str
+    version: str
+    namespace: str
+    supplier: str
+    supplier_oin: str
+    system: str
+    system_kind: str
+    start: date
+    end: date | None
+    revoked_at: datetime | None
+    status: str
+    endpoints: int
+
+
+def school_mandates(session: Session, school: School, day: date) -> list[MandateRow]:
+    """Every mandate of the school (any status), with what it is for and who holds it."""
+    endpoint_count: dict[int, int] = defaultdict(int)
+    for e in repo.endpoints_of_school(session, school.id):
+        endpoint_count[e.mandate_id] += 1
+    rows = [
+        MandateRow(m.id, svc.name, sv.version, sv.namespace, supplier.name, supplier.oin, system.name, system.kind, m.start_date,
+                   m.end_date, m.revoked_at, mandate_status(m, day), endpoint_count[m.id])  # fmt: skip
+        for m, _school, system, supplier, sv, svc in repo.mandates(session, school_id=school.id)
+    ]
+    order = {s: i for i, s in enumerate(MANDATE_STATUSES)}
+    return sorted(rows, key=lambda r: (order[r.status], r.service, r.version, r.supplier, r.system))
+
+
+def add_board_administrator(session: Session, *, board: str, name: str, role: str, email: str | None = None,
+                            phone: str | None = None):  # fmt: skip
+    """Who administers the board's mandates. The same name twice for a board updates the contact."""
+    from eduketen.register.models import BoardAdministrator
+
+    board, name, role = " ".join(board.split()), " ".join(name.split()), " ".join(role.split())
+    if not board or not name or not role:
+        raise RegisterError("board, name and role are required")
+    if len(board) > 200 or len(name) > 200 or len(role) > 100:
+        raise RegisterError("board and name: at most 200 characters; role: at most 100")
+    email = (email or "").strip() or None
+    phone = (phone or "").strip() or None
+    if email is not None and (len(email) > 200 or email.count("@") != 1 or " " in email or "." not in email.split("@")[1]):
+        raise RegisterError(f"not an e-mail address: {email!r}")
+    if phone is not None and (len(phone) > 40 or not all(c.isdigit() or c in "+-() " for c in phone)):
+        raise RegisterError(f"not a telephone number: {phone!r}")
+    existing = repo.board_administrator(session, board, name)
+    if existing is not None:
+        existing.role, existing.email, existing.phone = role, email, phone
+        return existing
+    admin = BoardAdministrator(board=board, name=name, role=role, email=email, phone=phone, created_at=utcnow())
+    session.add(admin)
+    session.flush()
+    return admin
+
+
+def board_administrators(session: Session, board: str | None):
+    return repo.board_administrators(session, board) if board else []

@@ -37,6 +37,10 @@ DEMO_SEED = 2026
 RESULTS_SUPPLIER = ("Toetsplatform Zuid (demo)", "00000003000000003000", "Toetsplatform")
 PROGRESS_SUPPLIER = ("Lesmethode Oost (demo)", "00000003000000005000", "Oefenplatform")
 RESULTS_RECEIVER = "Resultatenadministratie"
+SWITCHED_OFF_SUPPLIER = ("Digitale Toetsen West (demo)", "00000003000000006000", "Toetsomgeving")
+PREVIOUS_TEST_SUPPLIER = ("Toetsbureau Oost (demo)", "00000003000000007000", "Eindtoets-systeem")
+BOARD_PEOPLE = [("Marieke de Wit", "OSR-beheerder"), ("Jeroen Bos", "functioneel beheerder ICT"), ("Fatima El Idrissi", "bestuurssecretaris"),
+                ("Kees van Dam", "OSR-beheerder"), ("Lotte Hendriks", "informatiemanager"), ("Sander Kok", "OSR-beheerder")]
 DEMO_CLIENT = "demo-toetsplatform"
 PROGRESS_CLIENT = "demo-lesmethode"
 
@@ -98,6 +102,7 @@ def prepare(directory: Path, port: int, *, schools: int = 40, pupils: int = 30) 
             progress = _seed_progress(session, region, directory, settings)
             progress["key_file"] = _seed_progress_client(session, directory)
             releases = _seed_releases(session, region, directory)
+            _seed_landscape(session, region, settings)
     finally:
         platform.engine.dispose()
 
@@ -176,6 +181,13 @@ def prepare(directory: Path, port: int, *, schools: int = 40, pupils: int = 30) 
             "desk_page": f"{base}/insight/meldpunt",
             "platform_login_file": releases["login_file"],
             "reminders": f"{base}/admin/keurmerk/reminders",
+        },
+        "register_pages": {
+            "what": "public mandate check, the school's mandates and board administrators, its application landscape, the keurmerk",
+            "mandate_check": f"{base}/insight/mandaatcheck?school={region.schools[0].brin}&leverancier={region.schools[0].las.oin}&dienst=doorstroomtoets",
+            "mandates": f"{base}/insight/mandaten",
+            "landscape": f"{base}/insight/landschap",
+            "keurmerk": f"{base}/insight/keurmerk",
         },
     }
     manifest["conformance"] = _conformance_manifests(directory, base, pki / "ca.crt", token_file, region, results, progress)
@@ -428,6 +440,94 @@ def _seed_progress(session, region: Region, directory: Path, settings) -> dict:
     return {"login_file": str(login_file)}
 
 
+def _seed_landscape(session, region: Region, settings) -> None:
+    """What the register pages show: boards with the people who administer their mandates, the
+    first school's mandate history (a previous test supplier whose mandate expired, one revoked,
+    one starting next month), a flow the school switched off that a supplier keeps trying, a pupil
+    list accepted but not processed, results received, and the test supplier qualified for the
+    keurmerk (on a synthetic report: the demo runs no conformance suite). Reused when present."""
+    from datetime import UTC, date, datetime, timedelta
+
+    from eduketen.core.models import InboxMessage
+    from eduketen.doorstroomtoets.schemas import SERVICE
+    from eduketen.keurmerk import repository as keurmerk_repo
+    from eduketen.keurmerk import service as keurmerk
+    from eduketen.register import consent
+    from eduketen.register import repository as repo
+    from eduketen.register import service as register
+    from eduketen.toetsresultaten import service as results
+    from eduketen.toetsresultaten.schemas import AssessmentScoresAndResults
+
+    first = region.schools[0]
+    school = register.get_school(session, first.brin)
+    if school.board is not None:
+        return
+    places = sorted({s.name.split()[-1] for s in region.schools if not s.name.split()[-1].isdigit()})
+    for i, spec in enumerate(region.schools):
+        board = f"Stichting Primair Onderwijs {places[i % len(places)] if places else 'Regio'}"
+        register.get_school(session, spec.brin).board = board
+        if not repo.board_administrators(session, board):
+            for name, role in BOARD_PEOPLE[(i % 3) * 2 : (i % 3) * 2 + 2]:
+                slug = name.lower().replace(" ", ".")
+                register.add_board_administrator(session, board=board, name=name, role=role, email=f"{slug}@{board.split()[-1].lower()}.bestuur.example",
+                                                 phone=f"038-{4000000 + i * 37 + len(name):07d}")  # fmt: skip
+    today = date.today()
+    # mandate history: the previous test supplier, expired; a revoked one; one from next month
+    name, oin, system_name = PREVIOUS_TEST_SUPPLIER
+    previous = repo.supplier_by_oin(session, oin) or register.add_supplier(session, name=name, oin=oin)
+    old_system = repo.system_by_name(session, previous.id, system_name) or register.add_system(session, supplier=previous, name=system_name, kind="toetssysteem")
+    old_version = register.get_service_version(session, SERVICE, "1.0.1")
+    register.grant_mandate(session, school=school, system=old_system, service_version=old_version, start=today - timedelta(days=500),
+                           end=today - timedelta(days=140))  # fmt: skip
+    revoked = register.grant_mandate(session, school=school, system=old_system, service_version=register.get_service_version(session, SERVICE, "1.1.0"),
+                                     start=today - timedelta(days=100))  # fmt: skip
+    register.revoke_mandate(session, revoked.id)
+    own = register.get_supplier(session, region.toetsaanbieder.oin)
+    own_system = register.get_system(session, own, region.toetsaanbieder.system)
+    draft = register.get_service_version(session, SERVICE, "2026-2027")
+    register.grant_mandate(session, school=school, system=own_system, service_version=draft, start=today + timedelta(days=31))
+    # a flow the school switched off, and a supplier that keeps sending on it
+    receiver = repo.system_by_name(session, own.id, RESULTS_RECEIVER)
+    name, oin, system_name = SWITCHED_OFF_SUPPLIER
+    west = repo.supplier_by_oin(session, oin) or register.add_supplier(session, name=name, oin=oin)
+    west_system = repo.system_by_name(session, west.id, system_name) or register.add_system(session, supplier=west, name=system_name, kind="toetssysteem")
+    relation = consent.request(session, school=school, api="results-api", source=west_system, receiver=receiver, actor="demo")
+    consent.activate(session, relation, actor="demo")
+    consent.confirm(session, relation, actor="demo")
+    consent.revoke(session, relation, actor=f"staff:beheer-{first.brin.lower()}")
+    for _ in range(4):
+        consent.record_refusal(session, school_id=school.id, api="results-api", source_system_id=west_system.id, receiving_system_id=receiver.id,
+                               reason="The school has switched off toetsresultaten (results-api) between your system and this system.")  # fmt: skip
+    # results received from the test platform the school lets in
+    name, oin, system_name = RESULTS_SUPPLIER
+    zuid = repo.system_by_name(session, repo.supplier_by_oin(session, oin).id, system_name)
+    bundle = AssessmentScoresAndResults.model_validate(_sample_bundle(first))
+    results.store(session, bundle, school_id=school.id, source_system_id=zuid.id, api_version="1")
+    # the Doorstroomtoets chain: a pupil list processed yesterday, advice accepted but not processed
+    now = datetime.now(UTC)
+    for n, (operation, status, error, at) in enumerate((
+        ("registreren", "done", None, now - timedelta(days=1)),
+        ("registreren-schooladviezen", "failed", "PermanentError: school year 2025-2026 has no advice window open", now - timedelta(hours=3)),
+    )):  # fmt: skip
+        session.add(InboxMessage(id=f"00000000-0000-4000-8000-{n + 1:012d}", service=SERVICE, version="1.1.0", operation=f"{SERVICE}.{operation}",
+                                 school_oin=first.oin, routing=first.routing, sender_oin=first.las.oin, schooljaar="2025-2026",
+                                 idempotency_key=f"demo-landscape-{n}", payload=None, item_count=len(first.pupils), status=status, attempts=1,
+                                 received_at=at, available_at=at, processed_at=at, last_error=error))  # fmt: skip
+    # the keurmerk: the test supplier qualified for 1.1.0 (synthetic report, say so), a LAS at intake
+    if not keurmerk_repo.admissions(session, supplier_id=own.id, service_id=None):
+        from eduketen.conformance.runner import select as scenarios_of
+
+        admission = keurmerk.apply(session, supplier_oin=own.oin, service=SERVICE, role="toetsaanbieder", on=today - timedelta(days=90))
+        for stage, days in (("intake", 80), ("intentieverklaring", 70), ("basiskwalificatie", 60)):
+            keurmerk.complete(session, admission.id, stage=stage, on=today - timedelta(days=days))
+        summary = {"suite": keurmerk.SUITE, "service": SERVICE, "role": "toetsaanbieder", "version": "1.1.0",
+                   "url": "demo: synthetisch rapport, geen echte testrun", "started": (today - timedelta(days=55)).isoformat(),
+                   "scenarios": [{"name": sc.name, "status": "passed"} for sc in scenarios_of("toetsaanbieder", "1.1.0")]}  # fmt: skip
+        evidence = keurmerk.add_evidence(session, admission.id, summary=summary)
+        keurmerk.qualify(session, admission.id, version="1.1.0", evidence_id=evidence.id, on=today - timedelta(days=50))
+        keurmerk.apply(session, supplier_oin=first.las.oin, service=SERVICE, role="las", on=today - timedelta(days=20))
+
+
 def run(directory: Path, port: int, *, schools: int = 40, pupils: int = 30, traffic: bool = True, serve: bool = True) -> DemoSetup:
     from rich.console import Console
 
@@ -453,6 +553,11 @@ def run(directory: Path, port: int, *, schools: int = 40, pupils: int = 30, traf
         username, password = platform_login.read_text().split()[:2]
         console.print(f"  desk (meldpunt): https://127.0.0.1:{port}/insight/meldpunt  log in as [bold]{username}[/bold] / [bold]{password}[/bold]"
                       " (platform administrator); reminders: `eduketen keurmerk herinneringen`, tickets: `eduketen keurmerk meldingen`")  # fmt: skip
+    pages = setup.manifest["register_pages"]
+    console.print(f"  mandate check (public): {pages['mandate_check']}")
+    console.print(f"  the school's mandates and board administrators: {pages['mandates']}; its application landscape "
+                  f"(a refused flow, an unprocessed list, an expired mandate): {pages['landscape']}  (log in as the staff user above)")  # fmt: skip
+    console.print(f"  keurmerk participants (public): {pages['keurmerk']}")
     console.print("\n[bold]Try:[/bold]")
     print(example_requests(setup) + "\n", flush=True)
     if not serve:

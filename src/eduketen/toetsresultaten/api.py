@@ -73,6 +73,7 @@ def accept_bundle(platform: Platform, principal: Principal, bundle: AssessmentSc
         coherent = None
     except svc.BundleProblems as exc:
         coherent = exc
+    refused = None
     for attempt in range(3):
         try:
             with unit_of_work(platform.sessions) as session:
@@ -86,6 +87,7 @@ def accept_bundle(platform: Platform, principal: Principal, bundle: AssessmentSc
                         receiving_system_id=receiving_system_id(session, platform),
                     )
                 except consent_svc.ConsentRefused as exc:
+                    refused = exc
                     raise ApiError(403, "No consent", exc.message) from exc
                 if coherent is not None:  # told only to a sender the school lets in
                     raise ApiError(422, "Invalid bundle", "The bundle does not hold together; nothing was stored.",
@@ -93,6 +95,10 @@ def accept_bundle(platform: Platform, principal: Principal, bundle: AssessmentSc
                 stored = svc.store(session, bundle, school_id=school.id, source_system_id=principal.system_id, api_version=api_version)
                 return {"assessment": bundle.assessment.id, "students": len(bundle.students),
                         "created": stored.created, "updated": stored.updated}  # fmt: skip
+        except ApiError:
+            if refused is not None:  # counted for the school's landscape page, after the rollback
+                consent_svc.note_refusal(platform.sessions, refused)
+            raise
         except IntegrityError:
             if attempt == 2:  # two senders raced for the same new rows three times
                 raise ApiError(409, "Conflict", "The same results were stored concurrently; send again.") from None

@@ -83,3 +83,15 @@ def count_all(session: Session) -> tuple[int, int]:
         session.scalar(select(func.count()).select_from(ResultAssessment)) or 0,
         session.scalar(select(func.count()).select_from(StudentResult)) or 0,
     )
+
+
+def last_received_by_source(session: Session, school_id: int) -> dict[int, tuple]:
+    """Per source system: (last time a bundle was stored for the school, assessments stored)."""
+    from sqlalchemy import func
+
+    rows = session.execute(
+        select(ResultAssessment.source_system_id, func.max(ResultAssessment.updated_at), func.count())
+        .where(ResultAssessment.school_id == school_id)
+        .group_by(ResultAssessment.source_system_id)
+    )
+    return {source: (last, n) for source, last, n in rows}

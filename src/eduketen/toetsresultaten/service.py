@@ -233,3 +233,10 @@ def csv_rows(rows, brin: str):
         for what in ("scores", "results"):
             for item in doc.get(what, []):
                 yield [*base, what[:-1], item["kind"], item.get("part", ""), item["scale"], item["value"]]
+
+
+def exchange_activity(session: Session, school_id: int) -> dict:
+    """Per source system: the results flow's ``Activity`` (last bundle stored) for the school."""
+    from eduketen.core.activity import Activity
+
+    return {source: Activity(last_ok=last, exchanges=n) for source, (last, n) in repo.last_received_by_source(session, school_id).items()}
