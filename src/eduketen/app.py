@@ -29,9 +29,13 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         if embedded:
             platform.worker.start()
             platform.outbox.start()
+            for loop in platform.loops:
+                loop.start()
         try:
             yield
         finally:
+            for loop in platform.loops:
+                loop.stop()
             platform.outbox.stop()
             platform.worker.stop()
             platform.inbox.stop()

@@ -189,14 +189,19 @@ def worker_command(
     platform = _platform()
     if once:
         done = platform.worker.drain()
-        console.print(f"processed {done} message(s)")
+        cells = sum(loop.drain() for loop in platform.loops)
+        console.print(f"processed {done} message(s), {cells} aggregate cell(s)")
         return
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     platform.worker.start()
     platform.outbox.start()
+    for loop in platform.loops:
+        loop.start()
     stop.wait()
+    for loop in platform.loops:
+        loop.stop()
     platform.outbox.stop()
     platform.worker.stop()
 

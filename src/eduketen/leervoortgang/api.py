@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-import orjson
 from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -20,7 +19,7 @@ from eduketen.core.oauth.api import Bearer
 from eduketen.core.oauth.service import Principal
 from eduketen.core.platform import Platform
 from eduketen.leervoortgang import service as svc
-from eduketen.leervoortgang.schemas import API_VERSION, Progress, ProgressBulk
+from eduketen.leervoortgang.schemas import API_VERSION, BULK, RECORD, check
 from eduketen.register import consent as consent_svc
 from eduketen.register import repository as register_repo
 
@@ -42,42 +41,29 @@ def _receiving_system_id(session: Session, platform: Platform) -> int | None:
     return system.id if system else None
 
 
-def _school_id(session: Session, cache: dict, ref) -> int | None:
-    key = (ref.idType, ref.id.upper())
-    if key not in cache:
-        school = register_repo.school_by_oin(session, ref.id) if ref.idType == "OIN" else register_repo.school_by_brin(session, ref.id.upper())
-        cache[key] = school.id if school else None
-    return cache[key]
-
-
-def accept(platform: Platform, principal: Principal, records: list[tuple[str, Progress]]) -> dict:
-    """Consent per school, then one upsert, in one transaction; all or nothing."""
+def accept(platform: Platform, principal: Principal, records: list[tuple[str, dict]]) -> dict:
+    """Consent per school (each school of the request resolved and checked once), then one
+    store, in one transaction; all or nothing."""
+    schools: dict[tuple[str, str], list[int]] = {}
+    for i, (_rid, record) in enumerate(records):
+        ref = record["school"]
+        schools.setdefault((ref["idType"], ref["id"].upper()), []).append(i)
     with unit_of_work(platform.sessions) as session:
         receiver = _receiving_system_id(session, platform)
-        schools: dict = {}
-        allowed: set[int] = set()
-        triples = []
-        for rid, record in records:
-            school_id = _school_id(session, schools, record.school)
-            if school_id not in allowed:
-                try:
-                    consent_svc.require_consent(session, school_id=school_id, api=API, source_system_id=principal.system_id,
-                                                receiving_system_id=receiver)  # fmt: skip
-                except consent_svc.ConsentRefused as exc:
-                    raise ApiError(403, "No consent", f"school {record.school.idType} {record.school.id}: {exc.message}") from exc
-                allowed.add(school_id)
-            triples.append((rid, record, school_id))
+        school_of = [0] * len(records)
+        for (id_type, ident), indexes in schools.items():
+            school = register_repo.school_by_oin(session, ident) if id_type == "OIN" else register_repo.school_by_brin(session, ident)
+            school_id = school.id if school else None
+            try:
+                consent_svc.require_consent(session, school_id=school_id, api=API, source_system_id=principal.system_id,
+                                            receiving_system_id=receiver)  # fmt: skip
+            except consent_svc.ConsentRefused as exc:
+                raise ApiError(403, "No consent", f"school {id_type} {ident}: {exc.message}") from exc
+            for i in indexes:
+                school_of[i] = school_id
+        triples = [(rid, record, school_of[i]) for i, (rid, record) in enumerate(records)]
         stored = svc.store(session, triples, source_system_id=principal.system_id)
         return {"received": stored.received, "applied": stored.applied, "stale": stored.stale}
-
-
-def _json_body(raw: bytes):
-    if not raw:
-        raise ApiError(422, "Invalid body", "The body is empty; send a JSON object.")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, "Bad request", "The body is not valid JSON (UTF-8).") from exc
 
 
 def _problems(exc: ValidationError, prefix: str = "") -> list[dict]:
@@ -90,6 +76,27 @@ def _check_content_type(request: Request) -> None:
         raise ApiError(415, "Unsupported media type", "Send the progress as application/json.")
 
 
+def _validate(adapter, raw: bytes, what: str):
+    """Validate JSON bytes in one call; broken JSON is a 400, a schema miss a 422 naming the fields."""
+    if not raw:
+        raise ApiError(422, "Invalid body", f"The body is empty; send {what}.")
+    try:
+        return adapter.validate_json(raw)
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise ApiError(400, "Bad request", "The body is not valid JSON (UTF-8).") from None
+        raise ApiError(422, "Invalid progress", "The body does not match the schema; nothing was stored.", errors=_problems(exc)) from None
+
+
+def _check_rules(records: list[dict], prefix: str) -> None:
+    problems = []
+    for i, record in enumerate(records):
+        if "score" in record or "judgement" in record:
+            problems += [{"field": f"{prefix}{i}/{f}" if prefix else f, "problem": p} for f, p in check(record)]
+    if problems:
+        raise ApiError(422, "Invalid progress", "The body does not match the schema; nothing was stored.", errors=problems[:50])
+
+
 @router.put("/progress/{record_id}", summary="Create or update one progress record (the newer state wins)",
             responses={400: {}, 401: {}, 403: {}, 413: {}, 415: {}, 422: {}})  # fmt: skip
 async def put_progress(record_id: str, request: Request, principal: Annotated[Principal, Depends(bearer)]):
@@ -100,12 +107,9 @@ async def put_progress(record_id: str, request: Request, principal: Annotated[Pr
     if len(record_id) != 36:
         raise ApiError(422, "Invalid id", "The id in the path must be a UUID in its 36-character form.")
     _check_content_type(request)
-    data = _json_body(await request.body())
-    try:
-        record = Progress.model_validate(data)
-    except ValidationError as exc:
-        raise ApiError(422, "Invalid progress", "The record does not match the schema; nothing was stored.", errors=_problems(exc)) from None
-    if record.id is not None and str(record.id) != rid:
+    record = _validate(RECORD, await request.body(), "a JSON object")
+    _check_rules([record], "")
+    if record.get("id") is not None and record["id"].lower() != rid:
         raise ApiError(422, "Invalid progress", "The id in the body differs from the id in the path.")
     answer = await run_in_threadpool(accept, request.app.state.platform, principal, [(rid, record)])
     return json_response(200, answer, headers={"API-Version": API_VERSION})
@@ -115,19 +119,11 @@ async def put_progress(record_id: str, request: Request, principal: Annotated[Pr
              responses={400: {}, 401: {}, 403: {}, 413: {}, 415: {}, 422: {}})  # fmt: skip
 async def post_bulk(request: Request, principal: Annotated[Principal, Depends(bearer)]):
     _check_content_type(request)
-    raw = await request.body()
-    if not raw:
-        raise ApiError(422, "Invalid body", "The body is empty; send {\"records\": [...]}.")
-    try:
-        bulk = ProgressBulk.model_validate_json(raw)
-    except ValidationError as exc:
-        if any(e["type"] == "json_invalid" for e in exc.errors()):
-            raise ApiError(400, "Bad request", "The body is not valid JSON (UTF-8).") from None
-        raise ApiError(422, "Invalid progress", "Records do not match the schema; nothing was stored.", errors=_problems(exc)) from None
-    missing = [i for i, r in enumerate(bulk.records) if r.id is None]
+    records = _validate(BULK, await request.body(), "{\"records\": [...]}")["records"]
+    missing = [i for i, r in enumerate(records) if r.get("id") is None]
     if missing:
         raise ApiError(422, "Invalid progress", "Every record in a bulk request needs its id; nothing was stored.",
                        errors=[{"field": f"records/{i}/id", "problem": "Field required"} for i in missing[:50]])  # fmt: skip
-    records = [(str(r.id), r) for r in bulk.records]
-    answer = await run_in_threadpool(accept, request.app.state.platform, principal, records)
+    _check_rules(records, "records/")
+    answer = await run_in_threadpool(accept, request.app.state.platform, principal, [(r["id"].lower(), r) for r in records])
     return json_response(200, answer, headers={"API-Version": API_VERSION})
