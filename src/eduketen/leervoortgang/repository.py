@@ -175,15 +175,16 @@ def partitions(session: Session) -> list[str]:
     return [r[0] for r in rows]
 
 
-def ensure_partitions(session: Session, *, today: date, ahead: int = 3) -> list[str]:
-    """Create the month partitions from last month to ``ahead`` months after this one, and one for
-    every month (2000 up to next year) that has rows in the default partition, moving those rows
-    in. Returns the partitions created. Nothing on SQLite (one plain table)."""
+def ensure_partitions(session: Session, *, today: date, ahead: int = 3, months: tuple[tuple[int, int], ...] = ()) -> list[str]:
+    """Create the month partitions from last month to ``ahead`` months after this one, the given
+    (year, month) ``months``, and one for every month (2000 up to next year) that has rows in the
+    default partition, moving those rows in. Returns the partitions created. Nothing on SQLite
+    (one plain table)."""
     if session.get_bind().dialect.name != "postgresql":
         return []
     existing = set(partitions(session))
     first = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
-    wanted = set(_months(first, ahead + 2))
+    wanted = set(_months(first, ahead + 2)) | set(months)
     stray = session.execute(text("SELECT DISTINCT date_trunc('month', state_at AT TIME ZONE 'UTC') FROM progress_record_default"))
     in_default = {(m.year, m.month) for (m,) in stray if 2000 <= m.year <= today.year + 1}
     created = []
