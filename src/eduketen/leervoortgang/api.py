@@ -5,6 +5,8 @@ installation's progress system is checked for every school in the request."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from typing import Annotated
 from uuid import UUID
 
@@ -18,6 +20,7 @@ from eduketen.core.errors import ApiError, json_response
 from eduketen.core.oauth.api import Bearer
 from eduketen.core.oauth.service import Principal
 from eduketen.core.platform import Platform
+from eduketen.leervoortgang import repository as repo
 from eduketen.leervoortgang import service as svc
 from eduketen.leervoortgang.schemas import API_VERSION, BULK, RECORD, check
 from eduketen.register import consent as consent_svc
@@ -41,29 +44,40 @@ def _receiving_system_id(session: Session, platform: Platform) -> int | None:
     return system.id if system else None
 
 
+# On SQLite one writer at a time: requests of this process queue here and go on the moment the
+# previous one commits, instead of sleeping in SQLite's busy handler (in steps up to 100 ms).
+_SQLITE_WRITER = threading.Lock()
+
+
 def accept(platform: Platform, principal: Principal, records: list[tuple[str, dict]]) -> dict:
-    """Consent per school (each school of the request resolved and checked once), then one
-    store, in one transaction; all or nothing."""
+    """Schools resolved once each (a read), the rows prepared outside any transaction, then in one
+    short write transaction: consent per school and the store; all or nothing."""
     schools: dict[tuple[str, str], list[int]] = {}
     for i, (_rid, record) in enumerate(records):
         ref = record["school"]
         schools.setdefault((ref["idType"], ref["id"].upper()), []).append(i)
-    with unit_of_work(platform.sessions) as session:
+    school_ids: dict[tuple[str, str], int | None] = {}
+    with platform.read_sessions() as session:
         receiver = _receiving_system_id(session, platform)
-        school_of = [0] * len(records)
-        for (id_type, ident), indexes in schools.items():
+        for id_type, ident in schools:
             school = register_repo.school_by_oin(session, ident) if id_type == "OIN" else register_repo.school_by_brin(session, ident)
-            school_id = school.id if school else None
+            school_ids[(id_type, ident)] = school.id if school else None
+    school_of = [0] * len(records)
+    for key, indexes in schools.items():
+        for i in indexes:
+            school_of[i] = school_ids[key]
+    sqlite = platform.engine.dialect.name == "sqlite"
+    rows = svc.prepare([(rid, record, school_of[i]) for i, (rid, record) in enumerate(records)], source_system_id=principal.system_id,
+                       times=repo.time_binder(platform.engine))  # fmt: skip
+    with _SQLITE_WRITER if sqlite else contextlib.nullcontext(), unit_of_work(platform.sessions) as session:
+        for (id_type, ident), school_id in school_ids.items():
             try:
                 consent_svc.require_consent(session, school_id=school_id, api=API, source_system_id=principal.system_id,
                                             receiving_system_id=receiver)  # fmt: skip
             except consent_svc.ConsentRefused as exc:
                 raise ApiError(403, "No consent", f"school {id_type} {ident}: {exc.message}") from exc
-            for i in indexes:
-                school_of[i] = school_id
-        triples = [(rid, record, school_of[i]) for i, (rid, record) in enumerate(records)]
-        stored = svc.store(session, triples, source_system_id=principal.system_id)
-        return {"received": stored.received, "applied": stored.applied, "stale": stored.stale}
+        stored = svc.store_prepared(session, len(records), rows)
+    return {"received": stored.received, "applied": stored.applied, "stale": stored.stale}
 
 
 def _problems(exc: ValidationError, prefix: str = "") -> list[dict]:

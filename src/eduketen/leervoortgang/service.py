@@ -56,12 +56,10 @@ class Stored:
         return self.received - self.applied
 
 
-def store(session: Session, records: list[tuple[str, dict, int]], *, source_system_id: int) -> Stored:
-    """Store (record id, validated record, school id) triples in one pass. A record whose
-    ``statusChangedAt`` is not newer than the stored state changes nothing (idempotent, and
-    out-of-order delivery never goes back in time). Within one request the newest state of an id
-    wins too."""
-    times = repo.time_binder(session)
+def prepare(records: list[tuple[str, dict, int]], *, source_system_id: int, times=None) -> list[tuple]:
+    """(record id, validated record, school id) triples as staged rows, one per id: within one
+    request the newest state of an id wins. Pure Python, so callers can do it before they open
+    the write transaction. ``times``: ``repository.time_binder`` of the database written to."""
     now = utcnow()
     received = times(now) if times is not None else now
     newest: dict[str, tuple] = {}
@@ -69,10 +67,20 @@ def store(session: Session, records: list[tuple[str, dict, int]], *, source_syst
         seen = newest.get(rid)
         if seen is None or record["statusChangedAt"] > seen[1]["statusChangedAt"]:
             newest[rid] = (school_id, record)
-    rows = [to_stage(record, record_id=rid, school_id=school_id, source_system_id=source_system_id, received_at=received, times=times)
+    return [to_stage(record, record_id=rid, school_id=school_id, source_system_id=source_system_id, received_at=received, times=times)
             for rid, (school_id, record) in newest.items()]  # fmt: skip
-    applied = repo.ingest(session, rows)
-    return Stored(received=len(records), applied=applied)
+
+
+def store(session: Session, records: list[tuple[str, dict, int]], *, source_system_id: int) -> Stored:
+    """Store (record id, validated record, school id) triples in one pass. A record whose
+    ``statusChangedAt`` is not newer than the stored state changes nothing (idempotent, and
+    out-of-order delivery never goes back in time)."""
+    rows = prepare(records, source_system_id=source_system_id, times=repo.time_binder(session.get_bind()))
+    return Stored(received=len(records), applied=repo.ingest(session, rows))
+
+
+def store_prepared(session: Session, received: int, rows: list[tuple]) -> Stored:
+    return Stored(received=received, applied=repo.ingest(session, rows))
 
 
 def record_out(row) -> dict:
