@@ -24,30 +24,27 @@ from eduketen.register.models import (
     SchoolGroup,
 )
 
-# The staged row of one record: progress_record's columns, then the UTC day of state_at.
+# A prepared row of one record: progress_record's columns, then the UTC day of state_at.
 RECORD_COLUMNS = ("id", "state_at", "source_system_id", "school_id", "eck_id", "course_id", "unit_id", "subject", "status", "started_at",
                   "completed_at", "score_raw", "score_max", "score_pct", "judgement", "judgement_ordinal", "judgement_ordinal_max",
                   "duration_seconds", "please_follow_up", "detail_url", "goals", "received_at")  # fmt: skip
 STAGE_COLUMNS = (*RECORD_COLUMNS, "day")
 TIME_COLUMNS = ("state_at", "started_at", "completed_at", "received_at")
-_PG_STAGE_TYPES = ("varchar(36)", "timestamptz", "int", "int", "varchar(300)", "varchar(200)", "varchar(200)", "varchar(100)", "varchar(12)",
-                   "timestamptz", "timestamptz", "float8", "float8", "float8", "varchar(200)", "int2", "int2", "int", "bool",
-                   "varchar(1000)", "text", "timestamptz", "varchar(10)")  # fmt: skip
-_PG_COPY_TYPES = [t.split("(")[0].replace("int", "int4") if t == "int" else t.split("(")[0] for t in _PG_STAGE_TYPES]
-_COLS = ", ".join(RECORD_COLUMNS)
+# PostgreSQL types of RECORD_COLUMNS for binary COPY.
+_PG_COPY_TYPES = ("varchar", "timestamptz", "int4", "int4", "varchar", "varchar", "varchar", "varchar", "varchar", "timestamptz", "timestamptz",
+                  "float8", "float8", "float8", "varchar", "int2", "int2", "int4", "bool", "varchar", "text", "timestamptz")  # fmt: skip
+_KEY_STAGE = ("id", "source_system_id", "state_at")
+_DIRTY = ("school_id", "eck_id", "day")
 
-# 1. The arbiter: insert the id, or move it to the newer state (same sending system only). The
-#    replaced state is kept in prev_state_at, so RETURNING tells which stored row is now old.
-#    ("WHERE true" lets SQLite parse an upsert over a SELECT.)
+# The arbiter: insert the id, or move it to the newer state (same sending system only). The
+# replaced state is kept in prev_state_at, so RETURNING tells which stored row is now old.
+# ("WHERE true" lets SQLite parse an upsert over a SELECT.)
 _UPSERT_KEY = (
     "INSERT INTO progress_key (id, source_system_id, state_at) SELECT id, source_system_id, state_at FROM progress_stage WHERE true "
     "ON CONFLICT (id) DO UPDATE SET prev_state_at = progress_key.state_at, state_at = excluded.state_at "
     "WHERE progress_key.state_at < excluded.state_at AND progress_key.source_system_id = excluded.source_system_id "
     "RETURNING id, prev_state_at"
 )
-# 3. The new states themselves, and 4. the cells whose aggregates they change.
-_INSERT_RECORDS = f"INSERT INTO progress_record ({_COLS}) SELECT {_COLS} FROM progress_stage"
-_MARK_NEW = "INSERT INTO progress_dirty (school_id, eck_id, day) SELECT DISTINCT school_id, eck_id, day FROM progress_stage"
 
 
 def time_binder(bind):
@@ -59,41 +56,45 @@ def time_binder(bind):
 
 
 def _sqlite_text(value: datetime | None) -> str | None:
-    # The same text as core.db.sqlite_time, by the quicker isoformat (thousands per request).
+    # The same text as core.db.sqlite_time, quicker (thousands per request): the first 26
+    # characters of the UTC isoformat ("YYYY-MM-DD HH:MM:SS.ffffff", then "+00:00").
     if value is None:
         return None
     if value.utcoffset():
         value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value.isoformat(" ", "microseconds")[:26]
 
 
-def _stage(session: Session, rows: list[tuple]) -> None:
-    """Put ``rows`` (STAGE_COLUMNS order) into this connection's temporary ``progress_stage``:
-    COPY on PostgreSQL, one executemany on SQLite. The only dialect-dependent step of ingest."""
+def _write(session: Session, table: str, columns: tuple[str, ...], rows, types: tuple[str, ...] | None = None) -> None:
+    """Many rows into ``table`` at once: binary COPY on PostgreSQL (``types`` given), one executemany
+    on SQLite. The only dialect-dependent step of ingest."""
+    connection = session.connection()
+    dbapi = connection.connection.driver_connection
+    if connection.dialect.name == "postgresql":
+        with dbapi.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(list(types))
+            for row in rows:
+                copy.write_row(row)
+    else:
+        dbapi.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows)
+
+
+def _stage_keys(session: Session, rows: list[tuple]) -> None:
+    """(id, source_system_id, state_at) of ``rows`` into the connection's temporary ``progress_stage``."""
     connection = session.connection()
     proxied = connection.connection
-    dbapi = proxied.driver_connection
     pg = connection.dialect.name == "postgresql"
+    dbapi = proxied.driver_connection
     if not proxied.info.get("progress_stage"):
         if pg:
-            columns = ", ".join(f"{c} {t}" for c, t in zip(STAGE_COLUMNS, _PG_STAGE_TYPES, strict=True))
             with dbapi.cursor() as cursor:
-                cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS progress_stage ({columns}) ON COMMIT DELETE ROWS")
+                cursor.execute("CREATE TEMPORARY TABLE IF NOT EXISTS progress_stage (id varchar(36), source_system_id int, state_at timestamptz) "
+                               "ON COMMIT DELETE ROWS")  # fmt: skip
         else:
-            dbapi.execute("PRAGMA temp_store=MEMORY")
-            dbapi.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS progress_stage ({', '.join(STAGE_COLUMNS)})")
+            dbapi.execute("CREATE TEMPORARY TABLE IF NOT EXISTS progress_stage (id, source_system_id, state_at)")
         proxied.info["progress_stage"] = True
-    if pg:
-        with dbapi.cursor() as cursor:
-            cursor.execute("DELETE FROM progress_stage")
-            # Binary COPY: about three times quicker to encode than text for these rows.
-            with cursor.copy(f"COPY progress_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(_PG_COPY_TYPES)
-                for row in rows:
-                    copy.write_row(row)
-    else:
-        dbapi.execute("DELETE FROM temp.progress_stage")
-        dbapi.executemany(f"INSERT INTO temp.progress_stage VALUES ({', '.join('?' * len(STAGE_COLUMNS))})", rows)
+    dbapi.execute("DELETE FROM progress_stage")
+    _write(session, "progress_stage", _KEY_STAGE, [(r[0], r[2], r[1]) for r in rows], ("varchar", "int4", "timestamptz"))
 
 
 def _day_of(value) -> str:
@@ -104,48 +105,46 @@ def _day_of(value) -> str:
 
 
 def ingest(session: Session, rows: list[tuple]) -> int:
-    """Store staged rows (STAGE_COLUMNS order, each id once, times as ``time_binder`` gives them)
+    """Store prepared rows (STAGE_COLUMNS order, each id once, times as ``time_binder`` gives them)
     where the state is new or newer than the stored one and comes from the system that first sent
     the id. Returns the rows applied; an equal or older state, or another system's id, changes
-    nothing. The same SQL on both databases, over the staged rows:
+    nothing. The same SQL on both databases:
 
-    1. upsert into ``progress_key`` (the newer-wins rule) RETURNING the ids applied and the state each replaced;
+    1. the rows' (id, system, state) into a temporary stage, then one upsert into ``progress_key``
+       (the newer-wins rule) RETURNING the ids applied and the state each replaced;
     2. delete the replaced rows of ``progress_record`` (by id and old state_at: on PostgreSQL
        that finds their partition), RETURNING their cells;
-    3. insert the new states into ``progress_record`` (a plain insert: the key row is locked
-       until commit, so no other transaction writes the same id meanwhile);
-    4. mark the cells of the old and new states dirty for the worker's aggregates.
+    3. the applied rows straight into ``progress_record`` (COPY / executemany; a plain insert: the
+       key row is locked until commit, so no other transaction writes the same id meanwhile);
+    4. the cells of the old and new states into ``progress_dirty`` for the worker's aggregates.
     """
     if not rows:
         return 0
-    _stage(session, rows)
+    _stage_keys(session, rows)
     connection = session.connection()
-    dbapi = connection.connection.driver_connection
-    cursor = dbapi.cursor()
+    cursor = connection.connection.driver_connection.cursor()
     try:
         cursor.execute(_UPSERT_KEY)
         applied = cursor.fetchall()
-        if not applied:
-            return 0
-        if len(applied) < len(rows):  # some stale: stage only the applied ones
-            keep = {rid for rid, _ in applied}
-            _stage(session, [r for r in rows if r[0] in keep])
-        replaced = [(rid, prev) for rid, prev in applied if prev is not None]
-        old_cells = set()
-        for start in range(0, len(replaced), 2000):
-            chunk = replaced[start:start + 2000]
-            gone = connection.execute(
-                text("DELETE FROM progress_record WHERE id IN :ids AND state_at IN :ats RETURNING school_id, eck_id, state_at").bindparams(
-                    bindparam("ids", expanding=True), bindparam("ats", expanding=True)),
-                {"ids": [rid for rid, _ in chunk], "ats": sorted({prev for _, prev in chunk})},
-            )  # fmt: skip
-            old_cells.update((school_id, eck_id, _day_of(at)) for school_id, eck_id, at in gone)
-        cursor.execute(_INSERT_RECORDS)
-        cursor.execute(_MARK_NEW)
     finally:
         cursor.close()
-    if old_cells:
-        connection.execute(insert(ProgressDirty), [{"school_id": s, "eck_id": e, "day": d} for s, e, d in old_cells])
+    if not applied:
+        return 0
+    if len(applied) < len(rows):  # some stale: write only the applied ones
+        keep = {rid for rid, _ in applied}
+        rows = [r for r in rows if r[0] in keep]
+    replaced = [(rid, prev) for rid, prev in applied if prev is not None]
+    cells = {(r[3], r[4], r[-1]) for r in rows}
+    for start in range(0, len(replaced), 2000):
+        chunk = replaced[start:start + 2000]
+        gone = connection.execute(
+            text("DELETE FROM progress_record WHERE id IN :ids AND state_at IN :ats RETURNING school_id, eck_id, state_at").bindparams(
+                bindparam("ids", expanding=True), bindparam("ats", expanding=True)),
+            {"ids": [rid for rid, _ in chunk], "ats": sorted({prev for _, prev in chunk})},
+        )  # fmt: skip
+        cells.update((school_id, eck_id, _day_of(at)) for school_id, eck_id, at in gone)
+    _write(session, "progress_record", RECORD_COLUMNS, [r[:-1] for r in rows], _PG_COPY_TYPES)
+    _write(session, "progress_dirty", _DIRTY, cells, ("int4", "varchar", "varchar"))
     return len(applied)
 
 
