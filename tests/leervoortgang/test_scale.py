@@ -15,7 +15,13 @@ from eduketen.core.db import unit_of_work
 from eduketen.leervoortgang import repository as repo
 from eduketen.leervoortgang import service as svc
 from eduketen.leervoortgang import tasks
-from eduketen.leervoortgang.models import ProgressDay, ProgressDirty, ProgressKey, ProgressRecord, ProgressUsage
+from eduketen.leervoortgang.models import (
+    ProgressDay,
+    ProgressDirty,
+    ProgressKey,
+    ProgressRecord,
+    ProgressUsage,
+)
 
 from .conftest import drain, record, setup_mentors
 
@@ -249,3 +255,53 @@ def test_bulk_bad_input_names_the_record(progress):
     assert progress.bulk([], raw=b'{"records": [1, "x", null]}').status_code == 422
     r = progress.bulk([], raw=b'{"records": [{"id": "' + good["id"].encode() + b'"}]}', token="")
     assert r.status_code == 401
+
+
+@pytest.mark.parametrize("storage", ["sqlite", "postgres"])
+def test_migration_keeps_existing_records_and_marks_them_for_the_worker(storage, tmp_path, request):
+    """0010 moves the records of 0007 into the new tables (key, partitions) and marks every cell
+    dirty, so the worker builds the aggregates of what was there."""
+    from sqlalchemy import create_engine
+
+    from eduketen.core.db import make_sessionmaker
+    from eduketen.migrations import upgrade
+
+    if storage == "sqlite":
+        url = f"sqlite:///{tmp_path / 'm.db'}"
+    else:
+        server = request.getfixturevalue("pg_server")
+        name = f"m_{uuid.uuid4().hex[:10]}"
+        admin = create_engine(server.url("postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+        admin.dispose()
+        url = server.url(name)
+    upgrade(url, "0007_progress")
+    engine = create_engine(url)
+    at = "2024-05-06 07:08:09.000000" if storage == "sqlite" else "2024-05-06 07:08:09+00"
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO supplier (name, oin, created_at) VALUES ('M', '00000003000000005000', :at)"), {"at": at})
+        supplier = conn.execute(text("SELECT id FROM supplier")).scalar()
+        conn.execute(text("INSERT INTO system (supplier_id, name, kind) VALUES (:s, 'O', 'leermiddel')"), {"s": supplier})
+        conn.execute(text("INSERT INTO school (name, brin, oin, created_at) VALUES ('School', '00AA', '00000001000000000001', :at)"),
+                     {"at": at})  # fmt: skip
+        system, school = conn.execute(text("SELECT id FROM system")).scalar(), conn.execute(text("SELECT id FROM school")).scalar()
+        conn.execute(text(
+            "INSERT INTO progress_record (id, source_system_id, school_id, eck_id, course_id, unit_id, subject, status, state_at, "
+            "score_pct, duration_seconds, please_follow_up, received_at) VALUES ('6c1d0b1e-0000-4000-8000-000000000001', :y, :s, "
+            "'https://ketenid.nl/201703/abcdefabcdefabcdef', 'c', 'u', 'rekenen', 'completed', :at, 80.0, 300, false, :at)"),
+            {"y": system, "s": school, "at": at})  # fmt: skip
+    engine.dispose()
+    upgrade(url)
+    sessions = make_sessionmaker(create_engine(url))
+    with sessions() as session:
+        assert repo.count(session) == 1
+        assert session.get(ProgressKey, "6c1d0b1e-0000-4000-8000-000000000001").state_at == datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
+        assert session.scalar(select(func.count()).select_from(ProgressDirty)) == 1
+        if storage == "postgres":
+            assert "progress_record_p202405" in repo.partitions(session)
+    assert tasks.drain(sessions) == 1
+    with sessions() as session:
+        day = session.scalars(select(ProgressDay)).one()
+        assert (day.day, day.records, day.completed, day.score_sum, day.seconds) == ("2024-05-06", 1, 1, 80.0, 300)
+    sessions.kw["bind"].dispose()
