@@ -226,6 +226,11 @@ class GroupContext:
     spread: dict[str, tuple[float, float] | None]  # 25th and 75th percentile
     subjects: list[str]
 
+    @property
+    def last_day(self) -> date:
+        """The last day of the period (``until`` is the start of the day after it)."""
+        return (self.until - timedelta(days=1)).date()
+
 
 def median(values: list[float]) -> float | None:
     if not values:
