@@ -8,7 +8,7 @@ import uuid
 
 from eduketen.leervoortgang import repository as repo
 
-from .conftest import ECK, record
+from .conftest import record
 
 
 def stored(progress, rid: str):
