@@ -139,7 +139,7 @@ class Settings(BaseSettings):
     # data is at most about this many seconds plus one round behind ingest), cells per round, and
     # how many months ahead the PostgreSQL partitions of progress_record are created.
     progress_aggregate_poll_seconds: float = 2.0
-    progress_aggregate_batch: int = 5_000  # cells per round: one write transaction (on SQLite it holds the write lock)
+    progress_aggregate_batch: int = 5_000  # cells per round (read, then one short write transaction)
     progress_partitions_ahead: int = 3
     # Group-context signals (the mentor's pages): thresholds, not magic numbers.
     progress_period_days: int = 42  # the period the group view looks at, ending today

@@ -305,3 +305,24 @@ def test_migration_keeps_existing_records_and_marks_them_for_the_worker(storage,
         day = session.scalars(select(ProgressDay)).one()
         assert (day.day, day.records, day.completed, day.score_sum, day.seconds) == ("2024-05-06", 1, 1, 80.0, 300)
     sessions.kw["bind"].dispose()
+
+
+def test_a_change_between_reading_and_writing_a_round_is_not_lost(progress):
+    """A round reads (no write lock) and then writes; a record that changes a planned cell in
+    between leaves its own mark, so the next round puts the cell right."""
+    brin = progress.eduv.school.brin
+    body = record(brin, at="2026-11-02T10:00:00Z", pct=40.0)
+    assert progress.bulk([body]).json()["applied"] == 1
+    with progress.platform.read_sessions() as session:
+        planned = svc.plan_round(session)
+    newer = dict(body, statusChangedAt="2026-11-02T11:00:00Z", score={"percentage": 90.0})
+    assert progress.put(body["id"], newer).json()["applied"] == 1
+    with unit_of_work(progress.platform.sessions) as session:
+        assert svc.apply_round(session, planned) == 1
+    with progress.platform.sessions() as session:
+        assert session.scalar(select(ProgressDay.score_sum)) == 40.0  # written from the older read
+    assert _rows(progress, ProgressDirty) == 1  # the PUT's own mark stayed
+    drain(progress.platform)
+    with progress.platform.sessions() as session:
+        assert session.scalar(select(ProgressDay.score_sum)) == 90.0
+    _assert_aggregates_match_raw(progress)

@@ -212,17 +212,16 @@ def ensure_partitions(session: Session, *, today: date, ahead: int = 3, months: 
 # -- aggregates (the worker) -------------------------------------------------------------------------------
 
 
-def take_dirty(session: Session, limit: int) -> list[tuple[int, str, str]]:
-    """Up to ``limit`` dirty cells (school_id, eck_id, day), removed from the list in this
-    transaction (back again if it rolls back). Several workers skip each other's rows on PostgreSQL."""
+def peek_dirty(session: Session, limit: int) -> list[tuple[int, int, str, str]]:
+    """The oldest ``limit`` dirty marks (seq, school_id, eck_id, day), left in place."""
     d = ProgressDirty
-    rows = session.execute(select(d.seq, d.school_id, d.eck_id, d.day).order_by(d.seq).limit(limit).with_for_update(skip_locked=True)).all()
-    if not rows:
-        return []
-    seqs = [r[0] for r in rows]
+    return [tuple(r) for r in session.execute(select(d.seq, d.school_id, d.eck_id, d.day).order_by(d.seq).limit(limit))]
+
+
+def delete_dirty(session: Session, seqs: list[int]) -> None:
+    d = ProgressDirty
     for start in range(0, len(seqs), 5000):
         session.execute(delete(d).where(d.seq.in_(seqs[start:start + 5000])))
-    return sorted({(r[1], r[2], r[3]) for r in rows})
 
 
 def dirty_count(session: Session) -> int:

@@ -491,13 +491,23 @@ def iso_week(day: date) -> str:
     return f"{year}-W{week:02d}"
 
 
-def refresh_aggregates(session: Session, *, limit: int = 20_000) -> int:
-    """Take up to ``limit`` dirty cells and recompute them from the raw records: the pupil's day
-    rows in ``progress_day``, then the school's week in ``progress_usage``. Returns the cells done
-    (0: nothing was waiting)."""
-    cells = repo.take_dirty(session, limit)
-    if not cells:
-        return 0
+@dataclass
+class Round:
+    """One aggregate round, computed in a read transaction, written in a short write transaction."""
+
+    seqs: list[int]
+    cells: list[tuple[int, str, str]]
+    rows: list[dict]
+    weeks: set[tuple[int, str, date]]
+
+
+def plan_round(session: Session, *, limit: int = 5_000) -> Round | None:
+    """Read up to ``limit`` dirty cells and recompute their progress_day rows from the raw records
+    (reads only; None when nothing is dirty)."""
+    marks = repo.peek_dirty(session, limit)
+    if not marks:
+        return None
+    cells = sorted({(school_id, eck, day) for _seq, school_id, eck, day in marks})
     by_school: dict[int, list[tuple[str, str]]] = {}
     for school_id, eck, day in cells:
         by_school.setdefault(school_id, []).append((eck, day))
@@ -511,13 +521,27 @@ def refresh_aggregates(session: Session, *, limit: int = 20_000) -> int:
         for d in days:
             day = date.fromisoformat(d)
             weeks.add((school_id, iso_week(day), day - timedelta(days=day.weekday())))
-    repo.replace_days(session, cells, rows)
-    for school_id, week, monday in sorted(weeks):
+    return Round([m[0] for m in marks], cells, rows, weeks)
+
+
+def apply_round(session: Session, r: Round) -> int:
+    """Write a planned round: the marks it read are removed (marks added since stay, so a cell
+    that changed in between is recomputed in the next round), its day rows replace the cells'
+    rows, and the touched schools' weeks of progress_usage are recomputed from progress_day."""
+    repo.delete_dirty(session, r.seqs)
+    repo.replace_days(session, r.cells, r.rows)
+    for school_id, week, monday in sorted(r.weeks):
         usage = repo.usage_from_days(session, school_id, monday.isoformat(), (monday + timedelta(days=6)).isoformat())
         repo.replace_usage(session, school_id, week, [
             {"school_id": school_id, "week": week, "source_system_id": system, "course_id": course, "activated": activated,
              "used": int(used or 0), "units": int(units or 0)} for system, course, activated, used, units in usage])  # fmt: skip
-    return len(cells)
+    return len(r.cells)
+
+
+def refresh_aggregates(session: Session, *, limit: int = 5_000) -> int:
+    """Plan and apply one round in one transaction. Returns the cells done (0: nothing was waiting)."""
+    r = plan_round(session, limit=limit)
+    return apply_round(session, r) if r else 0
 
 
 def assign_mentor(session: Session, *, username: str, school_id: int, schooljaar: str, group_external_id: str) -> dict:

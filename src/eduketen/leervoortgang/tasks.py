@@ -9,7 +9,7 @@ import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from eduketen.core.db import unit_of_work, utcnow
+from eduketen.core.db import read_sessionmaker, unit_of_work, utcnow
 from eduketen.core.worker import PollingLoop
 from eduketen.leervoortgang import repository as repo
 from eduketen.leervoortgang import service as svc
@@ -27,12 +27,17 @@ def maintain_partitions(sessions: sessionmaker[Session], *, ahead: int) -> list[
 
 
 def refresh(sessions: sessionmaker[Session], *, batch: int) -> int:
-    """One round: up to ``batch`` dirty cells recomputed in one transaction."""
+    """One round: up to ``batch`` dirty cells, read and recomputed in a read transaction (no write
+    lock on SQLite meanwhile), then written in one short write transaction."""
+    with read_sessionmaker(sessions.kw["bind"])() as session:
+        planned = svc.plan_round(session, limit=batch)
+    if planned is None:
+        return 0
     with unit_of_work(sessions) as session:
-        return svc.refresh_aggregates(session, limit=batch)
+        return svc.apply_round(session, planned)
 
 
-def drain(sessions: sessionmaker[Session], *, batch: int = 20_000) -> int:
+def drain(sessions: sessionmaker[Session], *, batch: int = 5_000) -> int:
     """Recompute until nothing is dirty (tests, the CLI, the demo)."""
     total = 0
     while done := refresh(sessions, batch=batch):
