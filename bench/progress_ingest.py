@@ -5,9 +5,17 @@ second, of eduketen against a bare FastAPI endpoint that only parses the same bo
 throw-away PostgreSQL cluster.
 
 eduketen checks the access token (JWT, ES256), the school's consent for progress-api, validates
-every record against the schema and stores them with one INSERT .. ON CONFLICT (the newer state
-wins) in one transaction per request before it answers. The client (asyncio + httpx) shares the
-machine's cores with the server and the database.
+every record against the schema and stores them (staged, then the newer-wins upsert on
+progress_key and the insert into progress_record) in one transaction per request before it
+answers. The client (asyncio + httpx) shares the machine's cores with the server and the database.
+
+Both servers run at once and the load alternates between them in ``--rounds`` rounds, so a change
+in what the rest of a shared machine does hits both sides alike. Besides wall-clock rates the run
+reports the CPU seconds the server process (and, on PostgreSQL, the cluster's processes) used per
+phase, read from /proc: records per CPU second does not depend on how busy the machine is, and
+``idle_estimate_records_per_second`` = min(records per server CPU second (one Python process),
+cores x records per CPU second of server and database together) says what an idle machine with
+this many cores would do.
 
     .venv/bin/python bench/progress_ingest.py                         # both storages
     .venv/bin/python bench/progress_ingest.py --storage sqlite --batches 50
@@ -33,12 +41,11 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "src"))
 sys.path.insert(0, str(BENCH))
 
-import httpx  # noqa: E402
-import orjson  # noqa: E402
-from joserfc.jwk import ECKey  # noqa: E402
-from results_bundles import OWN_OIN, PUBLIC_URL, free_port, log, start  # noqa: E402
-
-from joserfc import jwt  # noqa: E402
+import httpx
+import orjson
+from joserfc import jwt
+from joserfc.jwk import ECKey
+from results_bundles import OWN_OIN, PUBLIC_URL, free_port, log, start
 
 METHOD_OIN = "00000003000000005000"
 
@@ -89,6 +96,31 @@ def record(brin: str, n: int) -> dict:
     }  # fmt: skip
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of the processes (all their threads) and of their reaped children, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return total / tick
+
+
+def children(parent: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                    out.append(int(d.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return out
+
+
 async def load(method: str, requests: list[tuple[str, bytes]], concurrency: int, token: str | None) -> dict:
     headers = {"Content-Type": "application/json"}
     if token:
@@ -110,10 +142,48 @@ async def load(method: str, requests: list[tuple[str, bytes]], concurrency: int,
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    latencies.sort()
-    return {"requests": len(requests), "seconds": round(elapsed, 3), "requests_per_second": round(len(requests) / elapsed, 1),
-            "latency_ms": {"p50": round(1000 * latencies[len(latencies) // 2], 1), "p95": round(1000 * latencies[int(0.95 * (len(latencies) - 1))], 1)},
-            "statuses": {str(k): v for k, v in sorted(statuses.items())}}  # fmt: skip
+    return {"seconds": elapsed, "latencies": latencies, "statuses": statuses}
+
+
+class Phase:
+    """One measured kind of load, summed over the rounds."""
+
+    def __init__(self, server_pid: int, db_pids=None) -> None:
+        self.server_pid, self.db_pids = server_pid, db_pids
+        self.seconds = self.server_cpu = self.db_cpu = 0.0
+        self.requests = 0
+        self.latencies: list[float] = []
+        self.statuses: dict[int, int] = {}
+
+    def run(self, method: str, requests: list, concurrency: int, token: str | None) -> None:
+        db_before = cpu_seconds(self.db_pids()) if self.db_pids else 0.0
+        cpu_before = cpu_seconds([self.server_pid])
+        out = asyncio.run(load(method, requests, concurrency, token))
+        self.server_cpu += cpu_seconds([self.server_pid]) - cpu_before
+        if self.db_pids:
+            self.db_cpu += cpu_seconds(self.db_pids()) - db_before
+        self.seconds += out["seconds"]
+        self.requests += len(requests)
+        self.latencies += out["latencies"]
+        for k, v in out["statuses"].items():
+            self.statuses[k] = self.statuses.get(k, 0) + v
+
+    def result(self, records_per_request: int) -> dict:
+        lat = sorted(self.latencies)
+        records = self.requests * records_per_request
+        out = {"requests": self.requests, "seconds": round(self.seconds, 3), "requests_per_second": round(self.requests / self.seconds, 1),
+               "latency_ms": {"p50": round(1000 * lat[len(lat) // 2], 1), "p95": round(1000 * lat[int(0.95 * (len(lat) - 1))], 1)},
+               "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+               "server_cpu_seconds": round(self.server_cpu, 2)}  # fmt: skip
+        if self.db_pids:
+            out["database_cpu_seconds"] = round(self.db_cpu, 2)
+        per_server = records / self.server_cpu if self.server_cpu else None
+        per_total = records / (self.server_cpu + self.db_cpu) if self.server_cpu + self.db_cpu else None
+        out["records_per_server_cpu_second"] = round(per_server, 1) if per_server else None
+        out["records_per_cpu_second"] = round(per_total, 1) if per_total else None
+        if per_server and per_total:
+            out["idle_estimate_records_per_second"] = round(min(per_server, (os.cpu_count() or 1) * per_total), 1)
+        return out
 
 
 class Postgres:
@@ -135,6 +205,11 @@ class Postgres:
         if os.geteuid() == 0:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
         subprocess.run(cmd, check=True, capture_output=True)
+
+    def pids(self) -> list[int]:
+        """The postmaster and its live children (their reaped children count in its cutime/cstime)."""
+        postmaster = int((self.base / "data" / "postmaster.pid").read_text().split()[0])
+        return [postmaster, *children(postmaster)]
 
     def stop(self) -> None:
         self._run(["pg_ctl", "-D", str(self.base / "data"), "-m", "fast", "-w", "stop"])
@@ -158,37 +233,46 @@ def run_storage(storage: str, args, tmp: Path) -> dict:
         env = {**os.environ, "EDUKETEN_DATABASE_URL": db_url, "EDUKETEN_OWN_OIN": OWN_OIN, "EDUKETEN_PUBLIC_URL": PUBLIC_URL,
                "EDUKETEN_ROLES": '["toetsaanbieder"]', "EDUKETEN_LOG_LEVEL": "WARNING", "EDUKETEN_EMBEDDED_WORKER": "false"}  # fmt: skip
         out: dict = {"storage": storage}
-        port = free_port()
-        base = start([sys.executable, str(BENCH / "_progress_baseline_app.py"), "--port", str(port)], env, port, tmp / "baseline.log")
-        try:
-            url = f"http://127.0.0.1:{port}"
-            out["baseline_bulk"] = asyncio.run(load("POST", [(url + p, b) for p, b in bulk], args.concurrency, None))
-            out["baseline_put"] = asyncio.run(load("PUT", [(url + p, b) for p, b in singles], args.concurrency, None))
-        finally:
-            base.terminate()
-            base.wait(30)
-        port = free_port()
+        port_b, port_e = free_port(), free_port()
+        base = start([sys.executable, str(BENCH / "_progress_baseline_app.py"), "--port", str(port_b)], env, port_b, tmp / "baseline.log")
         exe = str(Path(sys.executable).parent / "eduketen")
-        ours = start([exe, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-worker"], env, port, tmp / f"eduketen-{storage}.log")
+        ours = start([exe, "serve", "--host", "127.0.0.1", "--port", str(port_e), "--no-worker"], env, port_e, tmp / f"eduketen-{storage}.log")
         try:
-            url = f"http://127.0.0.1:{port}"
+            url_b, url_e = f"http://127.0.0.1:{port_b}", f"http://127.0.0.1:{port_e}"
             now = int(time.time())
             claims = {"iss": "bench-methode", "sub": "bench-methode", "aud": f"{PUBLIC_URL}/oauth/token", "iat": now, "exp": now + 120,
                       "jti": str(uuid.uuid4())}  # fmt: skip
             form = {"grant_type": "client_credentials", "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
                     "client_assertion": jwt.encode({"alg": "ES256", "kid": key.kid}, claims, key), "client_id": "bench-methode"}  # fmt: skip
-            token = httpx.post(f"{url}/oauth/token", data=form).json()["access_token"]
-            out["eduketen_bulk"] = asyncio.run(load("POST", [(url + p, b) for p, b in bulk], args.concurrency, token))
-            out["eduketen_put"] = asyncio.run(load("PUT", [(url + p, b) for p, b in singles], args.concurrency, token))
+            token = httpx.post(f"{url_e}/oauth/token", data=form).json()["access_token"]
+            db_pids = pg.pids if pg else None
+            phases = {"baseline_bulk": Phase(base.pid), "eduketen_bulk": Phase(ours.pid, db_pids), "baseline_put": Phase(base.pid),
+                      "eduketen_put": Phase(ours.pid, db_pids)}  # fmt: skip
+            # Warm-up (not counted): a few requests each, so that imports and pools are ready.
+            asyncio.run(load("POST", [(url_b + p, b) for p, b in bulk[:2]], 2, None))
+            asyncio.run(load("PUT", [(url_b + p, b) for p, b in singles[:20]], 2, None))
+            rounds = max(1, min(args.rounds, args.batches))
+            for r in range(rounds):
+                part = slice(r * len(bulk) // rounds, (r + 1) * len(bulk) // rounds)
+                single = slice(r * len(singles) // rounds, (r + 1) * len(singles) // rounds)
+                phases["baseline_bulk"].run("POST", [(url_b + p, b) for p, b in bulk[part]], args.concurrency, None)
+                phases["eduketen_bulk"].run("POST", [(url_e + p, b) for p, b in bulk[part]], args.concurrency, token)
+                phases["baseline_put"].run("PUT", [(url_b + p, b) for p, b in singles[single]], args.concurrency, None)
+                phases["eduketen_put"].run("PUT", [(url_e + p, b) for p, b in singles[single]], args.concurrency, token)
+            for name, phase in phases.items():
+                out[name] = phase.result(args.batch_size if name.endswith("bulk") else 1)
             # The same bulk again: every record is stale, nothing changes (idempotent).
-            out["eduketen_bulk_repeat"] = asyncio.run(load("POST", [(url + p, b) for p, b in bulk[:5]], args.concurrency, token))
+            repeat = asyncio.run(load("POST", [(url_e + p, b) for p, b in bulk[:5]], args.concurrency, token))
+            out["eduketen_bulk_repeat"] = {"requests": 5, "statuses": {str(k): v for k, v in repeat["statuses"].items()}}
         finally:
-            ours.terminate()
-            ours.wait(30)
+            for proc in (base, ours):
+                proc.terminate()
+                proc.wait(30)
         for name in ("baseline_bulk", "eduketen_bulk"):
             out[name]["records_per_second"] = round(out[name]["requests_per_second"] * args.batch_size, 1)
         out["ratio_bulk_eduketen_to_baseline"] = round(out["eduketen_bulk"]["records_per_second"] / out["baseline_bulk"]["records_per_second"], 3)
         out["ratio_put_eduketen_to_baseline"] = round(out["eduketen_put"]["requests_per_second"] / out["baseline_put"]["requests_per_second"], 3)
+        out["ratio_bulk_cpu_eduketen_to_baseline"] = round(out["eduketen_bulk"]["records_per_cpu_second"] / out["baseline_bulk"]["records_per_cpu_second"], 3)
         from sqlalchemy import create_engine, func, select
 
         from eduketen.leervoortgang.models import ProgressRecord
@@ -212,6 +296,7 @@ def main() -> int:
     parser.add_argument("--puts", type=int, default=1000)
     parser.add_argument("--schools", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=4, help="alternate baseline and eduketen this many times")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="eduketen-bench-progress-"))
     result: dict = {"benchmark": "progress_ingest", "batch_size": args.batch_size, "batches": args.batches, "puts": args.puts,

@@ -30,9 +30,13 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
             platform.worker.start()
             platform.outbox.start()
             platform.periodic.start()
+            for loop in platform.loops:
+                loop.start()
         try:
             yield
         finally:
+            for loop in platform.loops:
+                loop.stop()
             platform.periodic.stop()
             platform.outbox.stop()
             platform.worker.stop()

@@ -137,6 +137,12 @@ class Settings(BaseSettings):
     # (consent "progress-api" is between the sender's system and this one), the largest bulk body.
     progress_system: str = "Leermiddelendashboard"
     progress_bulk_max_bytes: int = 16_000_000
+    # The worker's progress maintenance: how often it looks for dirty aggregate cells (the pages'
+    # data is at most about this many seconds plus one round behind ingest), cells per round, and
+    # how many months ahead the PostgreSQL partitions of progress_record are created.
+    progress_aggregate_poll_seconds: float = 2.0
+    progress_aggregate_batch: int = 5_000  # cells per round (read, then one short write transaction)
+    progress_partitions_ahead: int = 3
     # Group-context signals (the mentor's pages): thresholds, not magic numbers.
     progress_period_days: int = 42  # the period the group view looks at, ending today
     progress_recent_days: int = 14  # "recent" for the drop against the pupil's own history

@@ -150,4 +150,12 @@ def setup_mentors(platform, region, method_system_id: int, *, until=None, n_grou
         from sqlalchemy import select
 
         pupil_ids = {p.eck_id: p.id for p in session.scalars(select(Pupil).where(Pupil.school_id == school.id)) if p.eck_id}
+    drain(platform)
     return Mentored(group_ids, planted, pupil_ids)
+
+
+def drain(platform) -> int:
+    """What the worker's progress maintenance does within seconds: recompute every dirty aggregate cell."""
+    from eduketen.leervoortgang import tasks
+
+    return tasks.drain(platform.sessions)

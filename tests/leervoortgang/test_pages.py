@@ -88,7 +88,7 @@ def test_school_overview_and_quality_usage_pages(progress):
     from eduketen.core.db import unit_of_work
     from eduketen.insight.security import create_account
 
-    from .conftest import ECK, record
+    from .conftest import ECK, drain, record
 
     m = setup_mentors(progress.platform, progress.eduv.region, progress.method_system_id)
     brin = progress.eduv.school.brin
@@ -98,6 +98,7 @@ def test_school_overview_and_quality_usage_pages(progress):
     activated["courseId"] = "nieuwe-methode"
     activated["statusChangedAt"] = datetime.now(UTC).isoformat()
     assert progress.put(activated["id"], activated).status_code == 200
+    drain(progress.platform)
     with unit_of_work(progress.platform.sessions) as session:
         create_account(session, username="kwaliteit", password=STAFF_PASSWORD, role="quality", display_name="Kwaliteit")
     client = progress.client

@@ -8,7 +8,7 @@ import uuid
 
 from eduketen.leervoortgang import repository as repo
 
-from .conftest import ECK, record
+from .conftest import record
 
 
 def stored(progress, rid: str):
@@ -118,12 +118,12 @@ def test_another_system_cannot_overwrite_a_record(progress):
     """Same id from a second supplier system with a newer state: the first system's record stays."""
     from eduketen.core.db import unit_of_work
     from eduketen.leervoortgang import service as svc
-    from eduketen.leervoortgang.schemas import Progress
+    from eduketen.leervoortgang.schemas import parse_record
 
     brin = progress.eduv.school.brin
     rid = str(uuid.uuid4())
     assert progress.put(rid, record(brin, rid=rid, status="started", at="2026-11-02T09:00:00Z")).json()["applied"] == 1
-    newer = Progress.model_validate(record(brin, rid=rid, status="completed", at="2026-11-02T11:00:00Z"))
+    newer = parse_record(record(brin, rid=rid, status="completed", at="2026-11-02T11:00:00Z"))
     with unit_of_work(progress.platform.sessions) as session:
         school_id = stored(progress, rid).school_id
         assert svc.store(session, [(rid, newer, school_id)], source_system_id=progress.eduv.ids["system-b"]).applied == 0

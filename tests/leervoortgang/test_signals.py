@@ -13,6 +13,8 @@ from eduketen.leervoortgang import service as svc
 from eduketen.register import service as register
 from eduketen.simulate.progress import PATTERNS, plant
 
+from .conftest import drain
+
 UNTIL = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
@@ -37,6 +39,7 @@ def test_signals_find_planted_pupils_and_leave_the_others_alone(progress, seed):
         groups = plant(session, school_id=school.id, brin=school.brin, schooljaar="2026-2027", source_system_id=env.method_system_id,
                        until=UNTIL, thresholds=thresholds, n_groups=8, size=25, seed=seed)  # fmt: skip
         group_ids = {g.external_id: g.id for g in repo.groups_of_school(session, school.id)}
+    drain(env.platform)
     found = planted_total = flagged = normal_total = 0
     with env.platform.sessions() as session:
         for g in groups:

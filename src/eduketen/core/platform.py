@@ -51,6 +51,7 @@ class Platform:
     views: dict[str, object] = field(default_factory=dict)
     register_source: object = None  # EmbeddedRegister | RemoteRegister (eduketen.register.sources)
     writer_engine: Engine | None = None  # the group-commit writers' engine (SQLite: a separate one)
+    loops: list = field(default_factory=list)  # further PollingLoops the worker process runs (domains' maintenance)
 
     @classmethod
     def build(cls, settings: Settings) -> Platform:
@@ -125,6 +126,11 @@ class Platform:
         from eduketen.keurmerk import tasks as keurmerk_tasks
 
         platform.periodic = Periodic(sessions, keurmerk_tasks.periodic_tasks(), clock=today_nl, interval_seconds=settings.periodic_seconds)
+        from eduketen.leervoortgang.tasks import ProgressMaintenance
+
+        platform.loops.append(ProgressMaintenance(sessions, poll_seconds=settings.progress_aggregate_poll_seconds,
+                                                  batch=settings.progress_aggregate_batch,
+                                                  partitions_ahead=settings.progress_partitions_ahead))  # fmt: skip
         platform.views["register"] = view
         platform.views["vensters"] = WindowView(sessions, ttl=settings.register_cache_seconds)
         platform.views["osr_limiter"] = RateLimiter(settings.osr_read_rate, settings.osr_read_burst)

@@ -199,8 +199,6 @@ def school_page(request: Request) -> Response:
 def usage_page(request: Request) -> Response:
     """For quality staff: activation and use of learning materials per material and supplier per
     week, over every school, in counts only."""
-    from datetime import timedelta
-
     from eduketen.core.db import utcnow
 
     staff, redirect = _staff_or_login(request)
@@ -212,7 +210,7 @@ def usage_page(request: Request) -> Response:
     weeks = 8
     until = _period(platform, request) or utcnow()
     with platform.read_sessions() as session:
-        rows = svc.usage_per_week(repo.usage_rows(session, until - timedelta(weeks=weeks), until))
+        rows = svc.usage_per_week(session, until=until, weeks=weeks)
     return render("usage.html", staff=staff, csrf=staff.csrf, role_label=ROLE_LABELS[staff.role], rows=rows, weeks=weeks,
                   chart=_json_for_page(_usage_spec(rows)))  # fmt: skip
 

@@ -5,10 +5,11 @@ installation's progress system is checked for every school in the request."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from typing import Annotated
 from uuid import UUID
 
-import orjson
 from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -19,8 +20,9 @@ from eduketen.core.errors import ApiError, json_response
 from eduketen.core.oauth.api import Bearer
 from eduketen.core.oauth.service import Principal
 from eduketen.core.platform import Platform
+from eduketen.leervoortgang import repository as repo
 from eduketen.leervoortgang import service as svc
-from eduketen.leervoortgang.schemas import API_VERSION, Progress, ProgressBulk
+from eduketen.leervoortgang.schemas import API_VERSION, BULK, RECORD, check
 from eduketen.register import consent as consent_svc
 from eduketen.register import repository as register_repo
 
@@ -42,52 +44,47 @@ def _receiving_system_id(session: Session, platform: Platform) -> int | None:
     return system.id if system else None
 
 
-def _school_id(session: Session, cache: dict, ref) -> int | None:
-    key = (ref.idType, ref.id.upper())
-    if key not in cache:
-        school = register_repo.school_by_oin(session, ref.id) if ref.idType == "OIN" else register_repo.school_by_brin(session, ref.id.upper())
-        cache[key] = school.id if school else None
-    return cache[key]
+# On SQLite one writer at a time: requests of this process queue here and go on the moment the
+# previous one commits, instead of sleeping in SQLite's busy handler (in steps up to 100 ms).
+_SQLITE_WRITER = threading.Lock()
 
 
-def accept(platform: Platform, principal: Principal, records: list[tuple[str, Progress]]) -> dict:
-    """Consent per school, then one upsert, in one transaction; all or nothing."""
-    try:
-        return _accept(platform, principal, records)
-    except consent_svc.ConsentRefused as exc:  # counted for the school's landscape page, after the rollback
-        consent_svc.note_refusal(platform.sessions, exc)
-        school = exc.school_ref
-        raise ApiError(403, "No consent", f"school {school.idType} {school.id}: {exc.message}") from exc
-
-
-def _accept(platform: Platform, principal: Principal, records: list[tuple[str, Progress]]) -> dict:
-    with unit_of_work(platform.sessions) as session:
+def accept(platform: Platform, principal: Principal, records: list[tuple[str, dict]]) -> dict:
+    """Schools resolved once each (a read), the rows prepared outside any transaction, then in one
+    short write transaction: consent per school and the store; all or nothing."""
+    schools: dict[tuple[str, str], list[int]] = {}
+    for i, (_rid, record) in enumerate(records):
+        ref = record["school"]
+        schools.setdefault((ref["idType"], ref["id"].upper()), []).append(i)
+    school_ids: dict[tuple[str, str], int | None] = {}
+    with platform.read_sessions() as session:
         receiver = _receiving_system_id(session, platform)
-        schools: dict = {}
-        allowed: set[int] = set()
-        triples = []
-        for rid, record in records:
-            school_id = _school_id(session, schools, record.school)
-            if school_id not in allowed:
-                try:
-                    consent_svc.require_consent(session, school_id=school_id, api=API, source_system_id=principal.system_id,
-                                                receiving_system_id=receiver)  # fmt: skip
-                except consent_svc.ConsentRefused as exc:
-                    exc.school_ref = record.school
-                    raise
-                allowed.add(school_id)
-            triples.append((rid, record, school_id))
-        stored = svc.store(session, triples, source_system_id=principal.system_id)
-        return {"received": stored.received, "applied": stored.applied, "stale": stored.stale}
-
-
-def _json_body(raw: bytes):
-    if not raw:
-        raise ApiError(422, "Invalid body", "The body is empty; send a JSON object.")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, "Bad request", "The body is not valid JSON (UTF-8).") from exc
+        for id_type, ident in schools:
+            school = register_repo.school_by_oin(session, ident) if id_type == "OIN" else register_repo.school_by_brin(session, ident)
+            school_ids[(id_type, ident)] = school.id if school else None
+    school_of = [0] * len(records)
+    for key, indexes in schools.items():
+        for i in indexes:
+            school_of[i] = school_ids[key]
+    sqlite = platform.engine.dialect.name == "sqlite"
+    rows = svc.prepare([(rid, record, school_of[i]) for i, (rid, record) in enumerate(records)], source_system_id=principal.system_id,
+                       times=repo.time_binder(platform.engine))  # fmt: skip
+    refused: tuple[str, str, consent_svc.ConsentRefused] | None = None
+    with _SQLITE_WRITER if sqlite else contextlib.nullcontext(), unit_of_work(platform.sessions) as session:
+        for (id_type, ident), school_id in school_ids.items():
+            try:
+                consent_svc.require_consent(session, school_id=school_id, api=API, source_system_id=principal.system_id,
+                                            receiving_system_id=receiver)  # fmt: skip
+            except consent_svc.ConsentRefused as exc:
+                refused = (id_type, ident, exc)
+                break
+        else:
+            stored = svc.store_prepared(session, len(records), rows)
+    if refused is not None:  # nothing was stored; counted for the school's landscape page in its own transaction
+        id_type, ident, exc = refused
+        consent_svc.note_refusal(platform.sessions, exc)
+        raise ApiError(403, "No consent", f"school {id_type} {ident}: {exc.message}") from exc
+    return {"received": stored.received, "applied": stored.applied, "stale": stored.stale}
 
 
 def _problems(exc: ValidationError, prefix: str = "") -> list[dict]:
@@ -100,6 +97,27 @@ def _check_content_type(request: Request) -> None:
         raise ApiError(415, "Unsupported media type", "Send the progress as application/json.")
 
 
+def _validate(adapter, raw: bytes, what: str):
+    """Validate JSON bytes in one call; broken JSON is a 400, a schema miss a 422 naming the fields."""
+    if not raw:
+        raise ApiError(422, "Invalid body", f"The body is empty; send {what}.")
+    try:
+        return adapter.validate_json(raw)
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise ApiError(400, "Bad request", "The body is not valid JSON (UTF-8).") from None
+        raise ApiError(422, "Invalid progress", "The body does not match the schema; nothing was stored.", errors=_problems(exc)) from None
+
+
+def _check_rules(records: list[dict], prefix: str) -> None:
+    problems = []
+    for i, record in enumerate(records):
+        if "score" in record or "judgement" in record:
+            problems += [{"field": f"{prefix}{i}/{f}" if prefix else f, "problem": p} for f, p in check(record)]
+    if problems:
+        raise ApiError(422, "Invalid progress", "The body does not match the schema; nothing was stored.", errors=problems[:50])
+
+
 @router.put("/progress/{record_id}", summary="Create or update one progress record (the newer state wins)",
             responses={400: {}, 401: {}, 403: {}, 413: {}, 415: {}, 422: {}})  # fmt: skip
 async def put_progress(record_id: str, request: Request, principal: Annotated[Principal, Depends(bearer)]):
@@ -110,12 +128,9 @@ async def put_progress(record_id: str, request: Request, principal: Annotated[Pr
     if len(record_id) != 36:
         raise ApiError(422, "Invalid id", "The id in the path must be a UUID in its 36-character form.")
     _check_content_type(request)
-    data = _json_body(await request.body())
-    try:
-        record = Progress.model_validate(data)
-    except ValidationError as exc:
-        raise ApiError(422, "Invalid progress", "The record does not match the schema; nothing was stored.", errors=_problems(exc)) from None
-    if record.id is not None and str(record.id) != rid:
+    record = _validate(RECORD, await request.body(), "a JSON object")
+    _check_rules([record], "")
+    if record.get("id") is not None and record["id"].lower() != rid:
         raise ApiError(422, "Invalid progress", "The id in the body differs from the id in the path.")
     answer = await run_in_threadpool(accept, request.app.state.platform, principal, [(rid, record)])
     return json_response(200, answer, headers={"API-Version": API_VERSION})
@@ -125,19 +140,11 @@ async def put_progress(record_id: str, request: Request, principal: Annotated[Pr
              responses={400: {}, 401: {}, 403: {}, 413: {}, 415: {}, 422: {}})  # fmt: skip
 async def post_bulk(request: Request, principal: Annotated[Principal, Depends(bearer)]):
     _check_content_type(request)
-    raw = await request.body()
-    if not raw:
-        raise ApiError(422, "Invalid body", "The body is empty; send {\"records\": [...]}.")
-    try:
-        bulk = ProgressBulk.model_validate_json(raw)
-    except ValidationError as exc:
-        if any(e["type"] == "json_invalid" for e in exc.errors()):
-            raise ApiError(400, "Bad request", "The body is not valid JSON (UTF-8).") from None
-        raise ApiError(422, "Invalid progress", "Records do not match the schema; nothing was stored.", errors=_problems(exc)) from None
-    missing = [i for i, r in enumerate(bulk.records) if r.id is None]
+    records = _validate(BULK, await request.body(), "{\"records\": [...]}")["records"]
+    missing = [i for i, r in enumerate(records) if r.get("id") is None]
     if missing:
         raise ApiError(422, "Invalid progress", "Every record in a bulk request needs its id; nothing was stored.",
                        errors=[{"field": f"records/{i}/id", "problem": "Field required"} for i in missing[:50]])  # fmt: skip
-    records = [(str(r.id), r) for r in bulk.records]
-    answer = await run_in_threadpool(accept, request.app.state.platform, principal, records)
+    _check_rules(records, "records/")
+    answer = await run_in_threadpool(accept, request.app.state.platform, principal, [(r["id"].lower(), r) for r in records])
     return json_response(200, answer, headers={"API-Version": API_VERSION})

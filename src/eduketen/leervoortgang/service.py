@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import orjson
 from sqlalchemy.orm import Session
@@ -13,38 +13,37 @@ from sqlalchemy.orm import Session
 from eduketen.config import Settings
 from eduketen.core.db import utcnow
 from eduketen.leervoortgang import repository as repo
-from eduketen.leervoortgang.schemas import Progress
+from eduketen.leervoortgang.schemas import score_pct
 
 # -- ingest ------------------------------------------------------------------------------------------
 
 
-def to_row(record: Progress, *, record_id: str, school_id: int, source_system_id: int, received_at: datetime) -> dict:
-    score = record.score
-    judgement = record.judgement
-    return {
-        "id": record_id,
-        "source_system_id": source_system_id,
-        "school_id": school_id,
-        "eck_id": record.student.eckId,
-        "course_id": record.courseId,
-        "unit_id": record.assignableUnitId,
-        "subject": record.subject,
-        "status": record.status,
-        "state_at": record.statusChangedAt,
-        "started_at": record.startedAt,
-        "completed_at": record.completedAt,
-        "score_raw": score.raw if score else None,
-        "score_max": score.max if score else None,
-        "score_pct": score.pct() if score else None,
-        "judgement": judgement.text if judgement else None,
-        "judgement_ordinal": judgement.ordinal if judgement else None,
-        "judgement_ordinal_max": judgement.ordinalMax if judgement else None,
-        "duration_seconds": record.accessDurationSeconds,
-        "please_follow_up": record.pleaseFollowUp,
-        "detail_url": record.detailUrl,
-        "goals": orjson.dumps(record.learningGoals).decode() if record.learningGoals else None,
-        "received_at": received_at,
-    }
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None or not value.utcoffset():
+        return value
+    return value.astimezone(UTC)
+
+
+def to_stage(record: dict, *, record_id: str, school_id: int, source_system_id: int, received_at, times=None) -> tuple:
+    """A validated wire record as a staged row (``repository.STAGE_COLUMNS`` order). ``times``
+    converts a datetime for the driver (``repository.time_binder``)."""
+    score = record.get("score")
+    judgement = record.get("judgement")
+    state_at = _utc(record["statusChangedAt"])
+    started, completed = record.get("startedAt"), record.get("completedAt")
+    goals = record.get("learningGoals")
+    if times is not None:
+        state, started, completed = times(state_at), times(started), times(completed)
+    else:
+        state = state_at
+    return (
+        record_id, state, source_system_id, school_id, record["student"]["eckId"], record["courseId"], record["assignableUnitId"],
+        record["subject"], record["status"], started, completed,
+        score.get("raw") if score else None, score.get("max") if score else None, score_pct(score),
+        judgement["text"] if judgement else None, judgement.get("ordinal") if judgement else None,
+        judgement.get("ordinalMax") if judgement else None, record.get("accessDurationSeconds"), record.get("pleaseFollowUp", False),
+        record.get("detailUrl"), orjson.dumps(goals).decode() if goals else None, received_at, state_at.date().isoformat(),
+    )  # fmt: skip
 
 
 @dataclass
@@ -57,20 +56,31 @@ class Stored:
         return self.received - self.applied
 
 
-def store(session: Session, records: list[tuple[str, Progress, int]], *, source_system_id: int) -> Stored:
-    """Store (record id, record, school id) triples in one statement. A record whose
+def prepare(records: list[tuple[str, dict, int]], *, source_system_id: int, times=None) -> list[tuple]:
+    """(record id, validated record, school id) triples as staged rows, one per id: within one
+    request the newest state of an id wins. Pure Python, so callers can do it before they open
+    the write transaction. ``times``: ``repository.time_binder`` of the database written to."""
+    now = utcnow()
+    received = times(now) if times is not None else now
+    newest: dict[str, tuple] = {}
+    for rid, record, school_id in records:
+        seen = newest.get(rid)
+        if seen is None or record["statusChangedAt"] > seen[1]["statusChangedAt"]:
+            newest[rid] = (school_id, record)
+    return [to_stage(record, record_id=rid, school_id=school_id, source_system_id=source_system_id, received_at=received, times=times)
+            for rid, (school_id, record) in newest.items()]  # fmt: skip
+
+
+def store(session: Session, records: list[tuple[str, dict, int]], *, source_system_id: int) -> Stored:
+    """Store (record id, validated record, school id) triples in one pass. A record whose
     ``statusChangedAt`` is not newer than the stored state changes nothing (idempotent, and
     out-of-order delivery never goes back in time)."""
-    now = utcnow()
-    rows = [to_row(r, record_id=rid, school_id=sid, source_system_id=source_system_id, received_at=now) for rid, r, sid in records]
-    # Within one request the newest state of an id wins too.
-    newest: dict[str, dict] = {}
-    for row in rows:
-        seen = newest.get(row["id"])
-        if seen is None or row["state_at"] > seen["state_at"]:
-            newest[row["id"]] = row
-    applied = repo.upsert(session, list(newest.values()))
-    return Stored(received=len(rows), applied=applied)
+    rows = prepare(records, source_system_id=source_system_id, times=repo.time_binder(session.get_bind()))
+    return Stored(received=len(records), applied=repo.ingest(session, rows))
+
+
+def store_prepared(session: Session, received: int, rows: list[tuple]) -> Stored:
+    return Stored(received=received, applied=repo.ingest(session, rows))
 
 
 def record_out(row) -> dict:
@@ -216,6 +226,11 @@ class GroupContext:
     spread: dict[str, tuple[float, float] | None]  # 25th and 75th percentile
     subjects: list[str]
 
+    @property
+    def last_day(self) -> date:
+        """The last day of the period (``until`` is the start of the day after it)."""
+        return (self.until - timedelta(days=1)).date()
+
 
 def median(values: list[float]) -> float | None:
     if not values:
@@ -262,39 +277,111 @@ def _fmt(x: float | None, digits: int = 0) -> str:
     return f"{x:.{digits}f}".replace(".", ",")
 
 
+def window(until: datetime, t: Thresholds) -> tuple[date, date, date]:
+    """The period the group view looks at, in whole UTC days: the ``period_days`` days ending with
+    the day of ``until`` (today included), and the first day of the last ``recent_days``."""
+    last = _utc(until).date()
+    return last - timedelta(days=t.period_days - 1), last, last - timedelta(days=t.recent_days - 1)
+
+
+@dataclass
+class Sums:
+    """One pupil's sums over the period (from raw records or from the day aggregates)."""
+
+    units: int = 0
+    completed: int = 0
+    abandoned: int = 0
+    seconds: int = 0
+    score_sum: float = 0.0
+    score_n: int = 0
+    recent_sum: float = 0.0
+    recent_n: int = 0
+    follow_up: set = field(default_factory=set)
+
+
+def sums_from_records(rows: list[tuple], first: date, last: date, recent_first: date, subject: str | None) -> tuple[dict, list[str]]:
+    """Per ECK iD from raw rows as ``repository.records_of`` gives them; and the subjects seen."""
+    out: dict[str, Sums] = {}
+    subjects = set()
+    for eck, subj, status, at, score, seconds, follow_up, unit, _judgement in rows:
+        day = _utc(at).date()
+        if day < first or day > last:
+            continue
+        subjects.add(subj)
+        if subject is not None and subj != subject:
+            continue
+        s = out.get(eck) or out.setdefault(eck, Sums())
+        s.seconds += seconds or 0
+        if follow_up:
+            s.follow_up.add(unit)
+        if status == "not-started":
+            continue
+        s.units += 1
+        if status == "abandoned":
+            s.abandoned += 1
+        elif status == "completed":
+            s.completed += 1
+            if score is not None:
+                s.score_sum += score
+                s.score_n += 1
+                if day >= recent_first:
+                    s.recent_sum += score
+                    s.recent_n += 1
+    return out, sorted(subjects)
+
+
+def sums_from_days(rows: list[tuple], recent_first: date, subject: str | None) -> tuple[dict, list[str]]:
+    """Per ECK iD from ``repository.day_sums`` rows (already limited to the period)."""
+    out: dict[str, Sums] = {}
+    subjects = set()
+    recent = recent_first.isoformat()
+    for eck, day, subj, _records, units, completed, abandoned, seconds, score_sum, score_n, follow_up in rows:
+        subjects.add(subj)
+        if subject is not None and subj != subject:
+            continue
+        s = out.get(eck) or out.setdefault(eck, Sums())
+        s.units += units
+        s.completed += completed
+        s.abandoned += abandoned
+        s.seconds += seconds
+        s.score_sum += score_sum
+        s.score_n += score_n
+        if day >= recent:
+            s.recent_sum += score_sum
+            s.recent_n += score_n
+        if follow_up:
+            s.follow_up.update(orjson.loads(follow_up))
+    return out, sorted(subjects)
+
+
 def analyse(members: list[tuple[int, str | None]], rows: list[tuple], *, until: datetime, t: Thresholds,
             subject: str | None = None) -> GroupContext:  # fmt: skip
-    """The group context of ``members`` (pupil id, ECK iD) from progress ``rows`` (as
-    ``repository.records_of`` gives them) in the period ending at ``until``."""
-    since = until - timedelta(days=t.period_days)
-    recent_from = until - timedelta(days=t.recent_days)
-    subjects = sorted({r[1] for r in rows})
-    by_eck: dict[str, list[tuple]] = {}
-    for r in rows:
-        if subject is None or r[1] == subject:
-            by_eck.setdefault(r[0], []).append(r)
+    """The group context of ``members`` (pupil id, ECK iD) from raw progress ``rows`` (as
+    ``repository.records_of`` gives them) in the period ending with the day of ``until``."""
+    first, last, recent_first = window(until, t)
+    sums, subjects = sums_from_records(rows, first, last, recent_first, subject)
+    return context(members, sums, subjects, first=first, last=last, t=t, subject=subject)
+
+
+def context(members: list[tuple[int, str | None]], sums: dict[str, Sums], subjects: list[str], *, first: date, last: date, t: Thresholds,
+            subject: str | None) -> GroupContext:  # fmt: skip
+    """Measures, the group's spread and each pupil's signals from the pupils' sums."""
     pupils: list[PupilContext] = []
     for pupil_id, eck in members:
-        own = by_eck.get(eck, []) if eck else []
-        practised = [r for r in own if r[2] != "not-started"]
-        units = len(practised)
-        completed = sum(1 for r in practised if r[2] == "completed")
-        abandoned = sum(1 for r in practised if r[2] == "abandoned")
-        seconds = sum(r[5] or 0 for r in own)
-        scores = [r[4] for r in practised if r[2] == "completed" and r[4] is not None]
-        recent = [r[4] for r in practised if r[2] == "completed" and r[4] is not None and r[3] >= recent_from]
-        earlier = [r[4] for r in practised if r[2] == "completed" and r[4] is not None and r[3] < recent_from]
+        s = sums.get(eck) if eck else None
+        s = s or Sums()
+        earlier_n = s.score_n - s.recent_n
         pupils.append(PupilContext(
             pupil_id=pupil_id, eck_id=eck,
             values={
-                "units": float(units), "minutes": round(seconds / 60, 1),
-                "completion": round(100.0 * completed / units, 1) if units else None,
-                "abandonment": round(100.0 * abandoned / units, 1) if units else None,
-                "score": round(sum(scores) / len(scores), 1) if scores else None,
+                "units": float(s.units), "minutes": round(s.seconds / 60, 1),
+                "completion": round(100.0 * s.completed / s.units, 1) if s.units else None,
+                "abandonment": round(100.0 * s.abandoned / s.units, 1) if s.units else None,
+                "score": round(s.score_sum / s.score_n, 1) if s.score_n else None,
             },
-            abandoned=abandoned, follow_up_units=sorted({r[7] for r in own if r[6]}),
-            recent_score=sum(recent) / len(recent) if len(recent) >= t.drop_min_records else None,
-            earlier_score=sum(earlier) / len(earlier) if len(earlier) >= t.drop_min_records else None,
+            abandoned=s.abandoned, follow_up_units=sorted(s.follow_up),
+            recent_score=s.recent_sum / s.recent_n if s.recent_n >= t.drop_min_records else None,
+            earlier_score=(s.score_sum - s.recent_sum) / earlier_n if earlier_n >= t.drop_min_records else None,
         ))  # fmt: skip
     med: dict[str, float | None] = {}
     spread: dict[str, tuple[float, float] | None] = {}
@@ -308,6 +395,8 @@ def analyse(members: list[tuple[int, str | None]], rows: list[tuple], *, until: 
             p.z[m] = robust_z(v, values) if v is not None else None
     for p in pupils:
         p.signals = signals(p, med, t)
+    since = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    until = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
     return GroupContext(subject=subject, since=since, until=until, pupils=pupils, median=med, spread=spread, subjects=subjects)
 
 
@@ -345,11 +434,114 @@ def signals(p: PupilContext, med: dict[str, float | None], t: Thresholds) -> lis
 
 def group_context(session: Session, group_id: int, *, t: Thresholds, until: datetime | None = None,
                   subject: str | None = None) -> GroupContext:  # fmt: skip
+    """The group context from the day aggregates the worker keeps (``refresh_aggregates``): the
+    page reads some hundreds of aggregate rows, never the raw records."""
     group = repo.group(session, group_id)
     pupils = repo.members(session, group_id)
-    until = until or utcnow()
-    rows = repo.records_of(session, group.school_id, [p.eck_id for p in pupils if p.eck_id], until - timedelta(days=t.period_days), until)
-    return analyse([(p.id, p.eck_id) for p in pupils], rows, until=until, t=t, subject=subject)
+    first, last, recent_first = window(until or utcnow(), t)
+    rows = repo.day_sums(session, group.school_id, [p.eck_id for p in pupils if p.eck_id], first.isoformat(), last.isoformat())
+    sums, subjects = sums_from_days(rows, recent_first, subject)
+    return context([(p.id, p.eck_id) for p in pupils], sums, subjects, first=first, last=last, t=t, subject=subject)
+
+
+def group_context_from_records(session: Session, group_id: int, *, t: Thresholds, until: datetime | None = None,
+                               subject: str | None = None) -> GroupContext:  # fmt: skip
+    """The same from the raw records (the check on the aggregates; not used by the pages)."""
+    group = repo.group(session, group_id)
+    pupils = repo.members(session, group_id)
+    first, _last, _recent = window(until or utcnow(), t)
+    since = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    rows = repo.records_of(session, group.school_id, [p.eck_id for p in pupils if p.eck_id], since, since + timedelta(days=t.period_days))
+    return analyse([(p.id, p.eck_id) for p in pupils], rows, until=until or utcnow(), t=t, subject=subject)
+
+
+# -- aggregates (worker) -------------------------------------------------------------------------------
+
+
+def day_rows(school_id: int, raw: list[tuple]) -> list[dict]:
+    """progress_day rows from ``repository.raw_rows_for_cells`` rows of one school."""
+    table: dict[tuple, dict] = {}
+    for eck, day, subject, system, course, unit, status, score, seconds, follow_up in raw:
+        key = (eck, day, subject, system, course)
+        row = table.get(key)
+        if row is None:
+            row = table[key] = {"school_id": school_id, "eck_id": eck, "day": day, "subject": subject, "source_system_id": system,
+                                "course_id": course, "records": 0, "units": 0, "completed": 0, "abandoned": 0, "seconds": 0,
+                                "score_sum": 0.0, "score_n": 0, "follow_up": set()}  # fmt: skip
+        row["records"] += 1
+        row["seconds"] += seconds or 0
+        if follow_up:
+            row["follow_up"].add(unit)
+        if status != "not-started":
+            row["units"] += 1
+        if status == "abandoned":
+            row["abandoned"] += 1
+        elif status == "completed":
+            row["completed"] += 1
+            if score is not None:
+                row["score_sum"] += score
+                row["score_n"] += 1
+    for row in table.values():
+        row["follow_up"] = orjson.dumps(sorted(row["follow_up"])).decode() if row["follow_up"] else None
+    return list(table.values())
+
+
+def iso_week(day: date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+@dataclass
+class Round:
+    """One aggregate round, computed in a read transaction, written in a short write transaction."""
+
+    seqs: list[int]
+    cells: list[tuple[int, str, str]]
+    rows: list[dict]
+    weeks: set[tuple[int, str, date]]
+
+
+def plan_round(session: Session, *, limit: int = 5_000) -> Round | None:
+    """Read up to ``limit`` dirty cells and recompute their progress_day rows from the raw records
+    (reads only; None when nothing is dirty)."""
+    marks = repo.peek_dirty(session, limit)
+    if not marks:
+        return None
+    cells = sorted({(school_id, eck, day) for _seq, school_id, eck, day in marks})
+    by_school: dict[int, list[tuple[str, str]]] = {}
+    for school_id, eck, day in cells:
+        by_school.setdefault(school_id, []).append((eck, day))
+    rows: list[dict] = []
+    weeks: set[tuple[int, str, date]] = set()
+    for school_id, pairs in by_school.items():
+        wanted = set(pairs)
+        days = sorted({d for _, d in pairs})
+        raw = repo.raw_rows_for_cells(session, school_id, sorted({e for e, _ in pairs}), days[0], days[-1])
+        rows += day_rows(school_id, [r for r in raw if (r[0], r[1]) in wanted])
+        for d in days:
+            day = date.fromisoformat(d)
+            weeks.add((school_id, iso_week(day), day - timedelta(days=day.weekday())))
+    return Round([m[0] for m in marks], cells, rows, weeks)
+
+
+def apply_round(session: Session, r: Round) -> int:
+    """Write a planned round: the marks it read are removed (marks added since stay, so a cell
+    that changed in between is recomputed in the next round), its day rows replace the cells'
+    rows, and the touched schools' weeks of progress_usage are recomputed from progress_day."""
+    repo.delete_dirty(session, r.seqs)
+    repo.replace_days(session, r.cells, r.rows)
+    for school_id, week, monday in sorted(r.weeks):
+        usage = repo.usage_from_days(session, school_id, monday.isoformat(), (monday + timedelta(days=6)).isoformat())
+        repo.replace_usage(session, school_id, week, [
+            {"school_id": school_id, "week": week, "source_system_id": system, "course_id": course, "activated": activated,
+             "used": int(used or 0), "units": int(units or 0)} for system, course, activated, used, units in usage])  # fmt: skip
+    return len(r.cells)
+
+
+def refresh_aggregates(session: Session, *, limit: int = 5_000) -> int:
+    """Plan and apply one round in one transaction. Returns the cells done (0: nothing was waiting)."""
+    r = plan_round(session, limit=limit)
+    return apply_round(session, r) if r else 0
 
 
 def assign_mentor(session: Session, *, username: str, school_id: int, schooljaar: str, group_external_id: str) -> dict:
@@ -369,26 +561,19 @@ def assign_mentor(session: Session, *, username: str, school_id: int, schooljaar
 # -- quality staff: activation and use per material and supplier per week --------------------------------
 
 
-def usage_per_week(rows: list[tuple]) -> list[dict]:
-    """From ``repository.usage_rows``: per supplier, material (course) and ISO week, the pupils for
-    whom the material is activated (any record, also ``not-started``), the pupils who used it
-    (started, completed or abandoned a unit) and the use rate. Counts only; no pupil is named."""
-    table: dict[tuple, dict] = {}
-    for supplier, system, course, school_id, eck, status, at in rows:
-        year, week, _ = at.isocalendar()
-        key = (supplier, system, course, f"{year}-W{week:02d}")
-        entry = table.setdefault(key, {"activated": set(), "used": set(), "schools": set(), "units": 0})
-        entry["activated"].add((school_id, eck))
-        entry["schools"].add(school_id)
-        if status != "not-started":
-            entry["used"].add((school_id, eck))
-            entry["units"] += 1
+def usage_per_week(session: Session, *, until: datetime, weeks: int) -> list[dict]:
+    """From the weekly aggregate: per supplier, material (course) and ISO week (the ``weeks``
+    weeks ending with the week of ``until``), the pupils for whom the material is activated (any
+    record, also ``not-started``), the pupils who used it (started, completed or abandoned a unit)
+    and the use rate. Counts only; no pupil is named."""
+    last = _utc(until).date()
+    first = last - timedelta(weeks=weeks - 1)
     out = []
-    for (supplier, system, course, week), e in sorted(table.items()):
-        activated, used = len(e["activated"]), len(e["used"])
-        out.append({"supplier": supplier, "system": system, "course": course, "week": week, "schools": len(e["schools"]),
+    for supplier, system, course, week, schools, activated, used, units in sorted(repo.usage_weeks(session, iso_week(first), iso_week(last))):
+        activated, used = int(activated or 0), int(used or 0)
+        out.append({"supplier": supplier, "system": system, "course": course, "week": week, "schools": schools,
                     "activated": activated, "used": used, "use_rate": round(100.0 * used / activated, 1) if activated else None,
-                    "units": e["units"]})  # fmt: skip
+                    "units": int(units or 0)})  # fmt: skip
     return out
 
 

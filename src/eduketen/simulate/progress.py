@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from eduketen.leervoortgang import service as svc
-from eduketen.leervoortgang.schemas import Progress
+from eduketen.leervoortgang.schemas import parse_record
 from eduketen.register import service as register
 from eduketen.simulate.region import FIRST_NAMES, LAST_NAMES
 
@@ -121,6 +121,6 @@ def plant(session: Session, *, school_id: int, brin: str, schooljaar: str, sourc
                          as_of=until)  # fmt: skip
     for i, group in enumerate(groups):
         wire = records_for(group, brin=brin, until=until, days=thresholds.period_days, recent_days=thresholds.recent_days, seed=seed * 1000 + i)
-        triples = [(r["id"], Progress.model_validate(r), school_id) for r in wire]
+        triples = [(r["id"], parse_record(r), school_id) for r in wire]
         svc.store(session, triples, source_system_id=source_system_id)
     return groups
