@@ -190,7 +190,9 @@ def prepare(directory: Path, schools: int, pupils: int, workers: int = 0) -> tup
             "EDUKETEN_OUTBOX_BACKOFF_BASE_SECONDS": "0.5",
             "EDUKETEN_OUTBOX_BACKOFF_MAX_SECONDS": "3",
             "EDUKETEN_OUTBOX_MAX_ATTEMPTS": "40",
-            "EDUKETEN_REGISTER_CACHE_SECONDS": "1",
+            # The register does not change during the season; a national register (6,200 schools)
+            # reloaded every second would cost more CPU than the exchange itself.
+            "EDUKETEN_REGISTER_CACHE_SECONDS": "30",
             "EDUKETEN_WORKER_LEASE_SECONDS": "10",
         }
         installs[name] = Installation(name, d, port, env, f"https://127.0.0.1:{port}", extra_workers=workers)
