@@ -65,10 +65,19 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str, *, pool_size: int = 8, busy_timeout_ms: int = 30000) -> Engine:
-    """``busy_timeout_ms`` (SQLite): how long a statement waits for another writer's lock,
-    sleeping in SQLite's growing steps (up to 100 ms). 0 makes it fail at once, for callers
-    that retry quickly themselves (see ``GroupCommitWriter``)."""
+def make_engine(url: str, *, pool_size: int = 8, busy_timeout_ms: int = 30000, synchronous: str = "FULL") -> Engine:
+    """``busy_timeout_ms`` (SQLite): how long a statement waits for another writer's lock
+    (see ``begin_immediate``). 0 makes it fail at once, for callers that retry quickly
+    themselves (see ``GroupCommitWriter``).
+
+    ``synchronous`` (SQLite): ``FULL`` (default) syncs the WAL at every commit, so a committed
+    transaction survives a power failure. ``NORMAL`` does not sync at commit: it survives a
+    crashed or killed process, and the next FULL commit of any connection (the WAL is one file,
+    synced as a whole) makes it durable too; after a power failure the database is what it was
+    at some earlier commit, never half a transaction. Only for background work whose loss
+    undoes nothing that was acknowledged: see ``Platform.build``."""
+    if synchronous not in ("FULL", "NORMAL"):
+        raise ValueError("synchronous is FULL or NORMAL")
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:":
@@ -81,7 +90,7 @@ def make_engine(url: str, *, pool_size: int = 8, busy_timeout_ms: int = 30000) -
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=FULL")  # nothing acknowledged is lost
+            cursor.execute(f"PRAGMA synchronous={synchronous}")  # FULL: nothing acknowledged is lost
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             cursor.close()
