@@ -27,6 +27,7 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from eduketen.core.db import make_engine, make_sessionmaker, unit_of_work
 from eduketen.core.platform import today_nl
@@ -138,7 +139,9 @@ def _wait(check: Callable[[], tuple[bool, str]], timeout: float, interval: float
 
 
 def _count(sessions, model, *where) -> int:
-    with sessions() as s:
+    """A count read without the write lock (SQLite: BEGIN, not BEGIN IMMEDIATE): the chain test
+    watching its progress must not queue for the lock the installations work with."""
+    with Session(bind=sessions.kw["bind"].execution_options(readonly=True)) as s:
         return s.scalar(select(func.count()).select_from(model).where(*where))
 
 
