@@ -72,7 +72,8 @@ def main() -> int:
     parser.add_argument("--baseline-reports", type=int, default=2000)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="eduketen-season-") as tmp:
+    # ignore_cleanup_errors: a stopped installation's worker may still be removing its last files
+    with tempfile.TemporaryDirectory(prefix="eduketen-season-", ignore_cleanup_errors=True) as tmp:
         directory = Path(tmp) / "chain"
         started = time.perf_counter()
         proc = subprocess.run(

@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         minutes = NATIONAL_YEAR / rate / 60
         document.update(
             {
-                "library": "reportlab (canvas) + rl_accel, DejaVu Sans reduced with fontTools, template report_template.yaml",
+                "library": "PDF written directly (report._write_direct; reportlab for text widths and font subsets, cached per character set), DejaVu Sans reduced with fontTools, template report_template.yaml",
                 "startup_s": round(startup, 3),
                 "one_process": one,
                 "multi_process": multi,

@@ -332,3 +332,39 @@ def test_render_for_result_as_the_worker_calls_it():
     assert pages == 1 and "Fleur van 't Hof" in flat(text) and "rap-99" in text
     pages, text, _ = read(report.render_for_result(wire_message(rapport_url=None), school=school, identity=None, rapport_id="rap-100"))
     assert pages == 1 and "rap-100" in text and "hoe de leerling" in flat(text)
+
+
+def test_direct_writer_and_reportlab_give_the_same_text(data):
+    """The file written directly holds the same text as the same page drawn by reportlab's canvas."""
+    tpl, fonts = report.load_template(), report.ensure_fonts()
+    ops = report._fit(data, report._values(data, tpl), tpl, fonts)
+    direct, canvas = report._write_direct(ops, tpl), report._write_reportlab(ops, tpl, fonts)
+    assert direct is not None
+    _, direct_text, reader = read(direct)
+    _, canvas_text, _ = read(canvas)
+    assert direct_text.split() == canvas_text.split()
+    assert reader.metadata.title == tpl.page["title"]
+
+
+def test_font_subsets_are_reused_per_character_set(data):
+    """Two reports with the same non-ASCII characters share one cached subset per font; a new
+    character makes a new one, and it renders and extracts as itself."""
+    report._embedded_font.cache_clear()
+    render_report(data)
+    render_report(dataclasses.replace(data, rapport_id="another-report"))
+    first = report._embedded_font.cache_info()
+    assert first.misses == 2 and first.hits == 2  # regular and bold, once each
+    _, text, _ = read(render_report(dataclasses.replace(data, roepnaam="Ĳsbrand")))
+    assert report._embedded_font.cache_info().misses > first.misses
+    assert "Ĳsbrand" in flat(text)
+
+
+def test_many_different_characters_still_render(data):
+    """More non-ASCII characters than one subset holds: the report is drawn through reportlab."""
+    tpl = report.load_template()
+    many = "".join(chr(c) for c in range(0x100, 0x100 + 140))
+    rich = dataclasses.replace(data, school_name="School " + " ".join(many[i : i + 10] for i in range(0, 140, 10)))
+    ops = report._fit(rich, report._values(rich, tpl), tpl, report.ensure_fonts())
+    assert report._write_direct(ops, tpl) is None
+    pages, text, _ = read(render_report(rich))
+    assert pages == 1 and many[:10] in flat(text) and many[130:] in flat(text)

@@ -156,6 +156,7 @@ class OutboxDeliverer(PollingLoop):
     ) -> None:
         self._sessions = session_factory
         self._engine = session_factory.kw["bind"]
+        self._read_engine = self._engine.execution_options(readonly=True)
         self._handlers = handlers
         self._ssl = ssl_context
         self._concurrency = concurrency
@@ -197,6 +198,8 @@ class OutboxDeliverer(PollingLoop):
             "   AND (p.status = 'pending' OR (p.locked_until IS NOT NULL AND p.locked_until >= :now)))"
             f" ORDER BY o.seq LIMIT :n{lock}) RETURNING seq, attempts"
         ).bindparams(lease=bind_time(e, now + self._lease), now=bind_time(e, now), n=self._concurrency * 4)
+        if not self._anything_due(now):
+            return []
         with self._sessions() as session, session.begin():
             claimed = {row.seq: row.attempts for row in session.execute(sql)}
             if not claimed:
@@ -213,6 +216,17 @@ class OutboxDeliverer(PollingLoop):
             seen.add(m.ordering_key)
             batch.append(m)
         return batch
+
+    def _anything_due(self, now) -> bool:
+        """A read first (on SQLite it takes no write lock and never waits): a deliverer with
+        nothing to do does not queue for the lock that the API and the workers need."""
+        e = self._engine
+        check = text(
+            "SELECT 1 FROM outbox_message WHERE status='pending' AND next_attempt_at <= :now"
+            " AND (locked_until IS NULL OR locked_until < :now) LIMIT 1"
+        ).bindparams(now=bind_time(e, now))
+        with self._read_engine.connect() as conn:
+            return conn.execute(check).first() is not None
 
     def _release(self, message: OutboxMessage) -> None:
         with self._sessions() as session, session.begin():

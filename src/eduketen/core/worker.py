@@ -82,7 +82,14 @@ class PollingLoop:
         to give the API priority while messages are arriving."""
         return 0.0
 
+    def on_start(self) -> None:
+        """Called in the loop's thread before its first round."""
+
     def run_forever(self) -> None:
+        try:
+            self.on_start()
+        except Exception:
+            log.exception("%s start failed", self.thread_name)
         while not self._stop.is_set():
             try:
                 pause = self.should_yield()
@@ -162,6 +169,14 @@ class Worker(PollingLoop):
         engine = session_factory.kw["bind"]
         self._skip_locked = engine.dialect.name == "postgresql"
 
+    def on_start(self) -> None:
+        """Let handlers load what they need once per process (fonts, specifications) before
+        the first message, not while the first messages wait."""
+        for handler in {id(h): h for h in self._handlers.values()}.values():
+            warm = getattr(handler, "warm", None)
+            if callable(warm):
+                warm()
+
     # -- giving the API priority --------------------------------------------------------------
     def should_yield(self) -> float:
         """While the API is busy (at least ``yield_arrivals`` messages arrived within the last
@@ -207,6 +222,16 @@ class Worker(PollingLoop):
             now=bind_time(self._sessions.kw["bind"], now),
             n=self._batch,
         )
+        # A read first (on SQLite it takes no write lock and never waits): an idle worker does
+        # not queue for the write lock that the API's inbox writer needs.
+        due = text(
+            "SELECT 1 FROM inbox_message WHERE (status='pending' AND available_at <= :now) "
+            "OR (status='processing' AND locked_until < :now) LIMIT 1"
+        ).bindparams(now=bind_time(self._sessions.kw["bind"], now))
+        with self._read_sessions() as session:
+            if session.execute(due).first() is None:
+                self._operations = {}
+                return []
         with self._sessions() as session, session.begin():
             rows = session.execute(sql).all()
         rows.sort(key=lambda r: str(r.received_at))

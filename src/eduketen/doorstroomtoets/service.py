@@ -489,6 +489,15 @@ class RenderReport(TwoPhase):
     def __init__(self, settings, source) -> None:
         self.settings, self.source = settings, source
 
+    def warm(self) -> None:
+        """Fonts, template and specifications loaded once per process (seconds of CPU)."""
+        from eduketen.doorstroomtoets import report
+        from eduketen.doorstroomtoets.schemas import versions
+
+        versions()
+        report.load_template()
+        report.ensure_fonts()
+
     def prepare(self, sessions, message) -> dict | None:
         from eduketen.doorstroomtoets import report
         from eduketen.register.models import Pupil, PupilIdentity, School
