@@ -245,3 +245,52 @@ def test_audit_tampering_is_detected(chain, database_url, tmp_path, tamper):
     else:  # invisible to the chain alone, caught by the anchor
         assert chain_only.exit_code == 0
         assert with_anchor.exit_code == 1 and "anchor" in with_anchor.output
+
+
+def test_export_and_erase_reach_results_and_progress_by_eck_id(chain, database_url):
+    """The Edu-V exchanges name a pupil by ECK iD, not by the register's pupil id: the export shows
+    those rows and the erasure removes them, and nobody else's."""
+    from datetime import UTC, datetime
+
+    from eduketen.leervoortgang.models import ProgressDirty, ProgressRecord
+    from eduketen.register.models import System
+    from eduketen.toetsresultaten.models import ResultAssessment, StudentResult
+
+    school = chain.region.schools[0]
+    pupil, other = school.pupils[0], school.pupils[1]
+    assert pupil.eck_id and other.eck_id
+    assert chain.post(f"{V11}/registreren", deelnemerslijst(school), school=school).status_code == 202
+    chain.drain()
+    now = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    with unit_of_work(chain.platform.sessions) as s:
+        school_id = register_repo.school_by_oin(s, school.oin).id
+        system_id = s.scalars(select(System.id)).first()
+        assessment = ResultAssessment(school_id=school_id, source_system_id=system_id, external_id="toets-1", definition_id="def-1",
+                                      definition_name="Rekenen M7", assessment_at=now, school_year="2026-2027", document="{}",
+                                      api_version="1.0.0", created_at=now, updated_at=now)  # fmt: skip
+        s.add(assessment)
+        s.flush()
+        for i, p in enumerate((pupil, other)):
+            s.add(StudentResult(assessment_id=assessment.id, school_id=school_id, student_key_type="eckId", student_key=p.eck_id,
+                                document='{"score": 42}', revision=1, created_at=now, updated_at=now))  # fmt: skip
+            s.add(ProgressRecord(id=f"00000000-0000-4000-8000-00000000000{i}", state_at=now, source_system_id=system_id, school_id=school_id,
+                                 eck_id=p.eck_id, course_id="rekenen-7", unit_id="les-1", subject="rekenen", status="completed",
+                                 score_pct=80.0, please_follow_up=False, received_at=now))  # fmt: skip
+            s.add(ProgressDirty(school_id=school_id, eck_id=p.eck_id, day="2026-11-20"))
+
+    runner = CliRunner()
+    env = {"EDUKETEN_DATABASE_URL": database_url}
+    out = runner.invoke(cli, ["privacy", "export", "--school", school.brin, "--eck-id", pupil.eck_id], env=env)
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)["gegevens"]
+    assert [r["student_key"] for r in data["toetsresultaten.resultaat"]] == [pupil.eck_id]
+    assert [r["course_id"] for r in data["leervoortgang.voortgang"]] == ["rekenen-7"]
+    assert len(data["leervoortgang.te_herberekenen"]) == 1
+    assert other.eck_id not in out.stdout
+
+    erased = runner.invoke(cli, ["privacy", "erase", "--school", school.brin, "--eck-id", pupil.eck_id, "--yes"], env=env)
+    assert erased.exit_code == 0, erased.output
+    with chain.platform.sessions() as s:
+        for model, column in ((StudentResult, StudentResult.student_key), (ProgressRecord, ProgressRecord.eck_id), (ProgressDirty, ProgressDirty.eck_id)):
+            left = s.scalars(select(column).select_from(model)).all()
+            assert left == [other.eck_id], (model.__tablename__, left)

@@ -20,3 +20,5 @@ class PupilData:
     file_column: str | None = None  # holds a path of a file made from the row: deleted with it
     school_column: str | None = None  # rows with no pupil column but the pupil's references (see ref_columns)
     ref_columns: tuple[str, str] | None = None  # (label column, value column) matched against ECK iD / LAS-key
+    ref_labels: tuple[str | None, str | None] = ("ECK-iD", "LAS-key")  # the label column's words for them (None: not held)
+    eck_column: str | None = None  # holds the pupil's ECK iD itself (with school_column): the Edu-V exchanges

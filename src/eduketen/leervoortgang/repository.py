@@ -403,3 +403,15 @@ def last_received_by_source(session: Session, school_id: int) -> dict[int, tuple
         .group_by(ProgressRecord.source_system_id)
     )
     return {source: (last, n) for source, last, n in rows}
+
+
+def privacy_tables():
+    """The progress tables that hold pupil data (eduketen.core.privacy), by ECK iD: the records,
+    the per-day aggregates and the cells waiting for the worker."""
+    from eduketen.core.privacy import PupilData
+
+    return [
+        PupilData("leervoortgang.voortgang", ProgressRecord.__table__, school_column="school_id", eck_column="eck_id"),
+        PupilData("leervoortgang.dagtotalen", ProgressDay.__table__, school_column="school_id", eck_column="eck_id"),
+        PupilData("leervoortgang.te_herberekenen", ProgressDirty.__table__, school_column="school_id", eck_column="eck_id"),
+    ]

@@ -17,10 +17,12 @@ from eduketen.register.models import Pupil, School
 
 def declared() -> list[PupilData]:
     from eduketen.doorstroomtoets import repository as doorstroomtoets
+    from eduketen.leervoortgang import repository as leervoortgang
     from eduketen.register import repository as register
+    from eduketen.toetsresultaten import repository as toetsresultaten
 
     # order matters for deletion: rows that point at others first
-    return [*doorstroomtoets.privacy_tables(), *register.privacy_tables()]
+    return [*doorstroomtoets.privacy_tables(), *toetsresultaten.privacy_tables(), *leervoortgang.privacy_tables(), *register.privacy_tables()]
 
 
 def _plain(value):
@@ -54,12 +56,24 @@ def find_pupil(session: Session, school_id: int, *, eck_id: str | None, las_key:
 
 
 def _ref_condition(item: PupilData, pupil: Pupil):
+    """Rows of the pupil's school that name the pupil by ECK iD or LAS-key, not by pupil id."""
+    school = item.table.c[item.school_column] == pupil.school_id
+    if item.eck_column:
+        return school & (item.table.c[item.eck_column] == pupil.eck_id) if pupil.eck_id else None
     label_col, value_col = (item.table.c[c] for c in item.ref_columns)
-    refs = [("ECK-iD", pupil.eck_id), ("LAS-key", pupil.las_key)]
-    conditions = [(label_col == label) & (value_col == value) for label, value in refs if value]
+    refs = [(item.ref_labels[0], pupil.eck_id), (item.ref_labels[1], pupil.las_key)]
+    conditions = [(label_col == label) & (value_col == value) for label, value in refs if value and label]
     if not conditions:
         return None
-    return (item.table.c[item.school_column] == pupil.school_id) & or_(*conditions)
+    return school & or_(*conditions)
+
+
+def _condition(item: PupilData, pupil: Pupil):
+    if item.pupil_column:
+        return item.table.c[item.pupil_column] == pupil.id
+    if item.ref_columns or item.eck_column:
+        return _ref_condition(item, pupil)
+    return None
 
 
 def _outbox_condition(pupil_id: int):
@@ -73,13 +87,8 @@ def _outbox_condition(pupil_id: int):
 def pupil_records(session: Session, pupil: Pupil) -> dict:
     records: dict[str, list[dict]] = {}
     for item in declared():
-        if item.pupil_column:
-            condition = item.table.c[item.pupil_column] == pupil.id
-        elif item.ref_columns:
-            condition = _ref_condition(item, pupil)
-            if condition is None:
-                continue
-        else:
+        condition = _condition(item, pupil)
+        if condition is None:
             continue
         rows = session.execute(select(item.table).where(condition)).all()
         if rows:
@@ -106,13 +115,8 @@ def erase_pupil(session: Session, pupil: Pupil) -> tuple[dict[str, int], list[st
     counts: dict[str, int] = {}
     files: list[str] = []
     for item in declared():
-        if item.pupil_column:
-            condition = item.table.c[item.pupil_column] == pupil.id
-        elif item.ref_columns:
-            condition = _ref_condition(item, pupil)
-            if condition is None:
-                continue
-        else:
+        condition = _condition(item, pupil)
+        if condition is None:
             continue
         if item.file_column:
             files.extend(p for p in session.execute(select(item.table.c[item.file_column]).where(condition)).scalars() if p)

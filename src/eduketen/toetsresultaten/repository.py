@@ -95,3 +95,14 @@ def last_received_by_source(session: Session, school_id: int) -> dict[int, tuple
         .group_by(ResultAssessment.source_system_id)
     )
     return {source: (last, n) for source, last, n in rows}
+
+
+def privacy_tables():
+    """The results tables that hold pupil data (eduketen.core.privacy): a student's results name
+    the pupil by ECK iD (or by a user id of the sending system, which the register cannot match)."""
+    from eduketen.core.privacy import PupilData
+
+    return [
+        PupilData("toetsresultaten.resultaat", StudentResult.__table__, school_column="school_id",
+                  ref_columns=("student_key_type", "student_key"), ref_labels=("eckId", None)),
+    ]  # fmt: skip
