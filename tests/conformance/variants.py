@@ -534,13 +534,13 @@ def expiry_unchecked(inst, app, mp):
 def progress_older_overwrites(inst, app, mp):
     from eduketen.leervoortgang import repository as progress_repo
 
-    mp.setattr(progress_repo, "_WHERE", "progress_record.source_system_id = excluded.source_system_id")
+    mp.setattr(progress_repo, "_UPSERT_KEY", progress_repo._UPSERT_KEY.replace("progress_key.state_at < excluded.state_at AND ", ""))
 
 
 def progress_repeat_applies(inst, app, mp):
     from eduketen.leervoortgang import repository as progress_repo
 
-    mp.setattr(progress_repo, "_WHERE", "progress_record.state_at <= excluded.state_at AND progress_record.source_system_id = excluded.source_system_id")
+    mp.setattr(progress_repo, "_UPSERT_KEY", progress_repo._UPSERT_KEY.replace("progress_key.state_at < excluded", "progress_key.state_at <= excluded"))
 
 
 def progress_path_id_wins(inst, app, mp):
