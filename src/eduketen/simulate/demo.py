@@ -531,7 +531,7 @@ def _seed_landscape(session, region: Region, settings) -> None:
 def run(directory: Path, port: int, *, schools: int = 40, pupils: int = 30, traffic: bool = True, serve: bool = True) -> DemoSetup:
     from rich.console import Console
 
-    console = Console()
+    console = Console(soft_wrap=True)  # a password or a URL must not break across lines
     setup = prepare(directory, port, schools=schools, pupils=pupils)
     console.print(f"[bold]eduketen demo[/bold] in {setup.directory}")
     console.print(f"  {len(setup.region.schools)} schools, {len(setup.region.las_suppliers)} LAS suppliers, test supplier {setup.region.toetsaanbieder.name}")
