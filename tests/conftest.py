@@ -7,7 +7,6 @@ import itertools
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -24,15 +23,15 @@ from eduketen.core.db import unit_of_work
 from eduketen.core.platform import Platform
 from eduketen.migrations import upgrade
 from eduketen.simulate.certs import CertificateAuthority
-from eduketen.simulate.region import Region, generate_region, install_region, open_windows
+from eduketen.simulate.processes import free_port
+from eduketen.simulate.region import (
+    Region,
+    generate_region,
+    install_region,
+    open_windows,
+)
 
 PROXY = ("127.0.0.1", 40000)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _as_postgres(cmd: list[str], **kw) -> subprocess.CompletedProcess:
@@ -60,7 +59,7 @@ def pg_server(tmp_path_factory):
     if os.geteuid() == 0:
         shutil.chown(base, "postgres", "postgres")
     data = base / "data"
-    port = _free_port()
+    port = free_port()
     _as_postgres(["initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])
     _as_postgres(
         [

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import ssl
 import threading
 import time
@@ -20,15 +19,10 @@ from eduketen.app import create_app
 from eduketen.core.db import unit_of_work
 from eduketen.core.platform import Platform
 from eduketen.core.tls import ClientCertHttpToolsProtocol
+from eduketen.simulate.processes import free_port
 from eduketen.simulate.region import generate_region, install_region, open_windows
 
 from ..conftest import make_settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Switch:

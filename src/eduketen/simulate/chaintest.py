@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -32,24 +31,32 @@ from sqlalchemy.orm import Session
 from eduketen.core.db import make_engine, make_sessionmaker, unit_of_work
 from eduketen.core.platform import today_nl
 from eduketen.doorstroomtoets import las
-from eduketen.doorstroomtoets.models import Deelname, LasResultaat, LasVerzending, OnbekendAdvies, Resultaat, Schooladvies
+from eduketen.doorstroomtoets.models import (
+    Deelname,
+    LasResultaat,
+    LasVerzending,
+    OnbekendAdvies,
+    Resultaat,
+    Schooladvies,
+)
 from eduketen.doorstroomtoets.schemas import versions
 from eduketen.doorstroomtoets.service import ResultInput, store_results
 from eduketen.migrations import upgrade
 from eduketen.register import repository as register_repo
 from eduketen.register import service as register
 from eduketen.simulate.certs import CertificateAuthority
-from eduketen.simulate.region import PupilSpec, Region, generate_region, install_region, open_windows
+from eduketen.simulate.processes import free_port
+from eduketen.simulate.region import (
+    PupilSpec,
+    Region,
+    generate_region,
+    install_region,
+    open_windows,
+)
 from eduketen.simulate.results import leerlingresultaat
 
 SCHOOLJAAR = "2025-2026"
 SPEC = "v1.1"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -178,7 +185,7 @@ def prepare(directory: Path, schools: int, pupils: int, workers: int = 0) -> tup
         d = directory / name
         (d / "pki").mkdir(parents=True)
         ca.issue_server(["127.0.0.1", "localhost"]).write(d / "pki", "server")
-        port = _free_port()
+        port = free_port()
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("EDUKETEN_")},
             "EDUKETEN_DATABASE_URL": f"sqlite:///{d / 'eduketen.db'}",
