@@ -84,3 +84,34 @@ def test_a_failing_background_reload_keeps_the_last_value(caplog):
     wait_until(lambda: not view._refreshing)
     assert view.get() == "good"
     assert "view reload failed" in caplog.text
+
+
+def test_with_a_stamp_a_stale_view_is_loaded_again_only_when_the_stamp_changed():
+    stamp = {"value": 1}
+    loads = []
+    view = Refreshed(lambda: loads.append(stamp["value"]) or len(loads), ttl=0.0, stamp=lambda: stamp["value"])
+    assert view.get() == 1
+    for _ in range(5):  # stale every time, but nothing changed: no load
+        time.sleep(0.002)
+        view.get()
+        wait_until(lambda: not view._refreshing)
+    assert loads == [1] and view.loads == 1
+    stamp["value"] = 2
+    time.sleep(0.002)
+    view.get()
+    wait_until(lambda: view.get() == 2)
+    assert view.loads == 2
+
+
+def test_an_unreadable_stamp_means_loading_in_full(caplog):
+    loads = []
+
+    def broken_stamp():
+        raise RuntimeError("no such table: register_stamp")
+
+    view = Refreshed(lambda: loads.append(1) or len(loads), ttl=0.0, stamp=broken_stamp)
+    assert view.get() == 1
+    time.sleep(0.002)
+    view.get()
+    wait_until(lambda: view.get() == 2)
+    assert "view stamp unreadable" in caplog.text

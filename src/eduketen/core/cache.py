@@ -5,7 +5,11 @@ what, open windows, switched-off flows).
 loads it at once; after ``ttl`` seconds the next read starts one reload in a background thread
 and goes on answering from the value it has, so a request never waits for the database because
 a view went stale. Changes made in this process call ``invalidate`` and show at once; changes
-made elsewhere (another process, the admin CLI) show within ``ttl``."""
+made elsewhere (another process, the admin CLI) show within ``ttl``.
+
+A view that is costly to load can give a ``stamp``: a cheap read that changes whenever the data
+behind the view changes (register.repository.stamp). After ``ttl`` the stamp is read first and
+the view is loaded again only when it differs from the one read before the last load."""
 
 from __future__ import annotations
 
@@ -20,9 +24,11 @@ log = logging.getLogger("eduketen.cache")
 
 
 class Refreshed(Generic[T]):
-    def __init__(self, load: Callable[[], T], ttl: float) -> None:
-        self._load_fn, self._ttl = load, ttl
+    def __init__(self, load: Callable[[], T], ttl: float, stamp: Callable[[], object] | None = None) -> None:
+        self._load_fn, self._ttl, self._stamp_fn = load, ttl, stamp
         self._value: T | None = None
+        self._stamp: object = None  # the stamp read before the value was loaded (None: unknown)
+        self.loads = 0  # how often the value was loaded (for tests and diagnostics)
         self._loaded = 0.0
         self._generation = 0  # bumped by invalidate: a reload begun before it must not win
         self._lock = threading.Lock()
@@ -45,15 +51,41 @@ class Refreshed(Generic[T]):
     def reload(self) -> T:
         """Load now (in the calling thread) and keep the result."""
         generation = self._generation
+        stamp = self._read_stamp()  # before the load: a change made during it shows next time
         value = self._load_fn()
         with self._lock:
+            self.loads += 1
             if generation == self._generation:
-                self._value, self._loaded = value, time.monotonic()
+                self._value, self._loaded, self._stamp = value, time.monotonic(), stamp
         return value
+
+    def _read_stamp(self) -> object:
+        if self._stamp_fn is None:
+            return None
+        try:
+            return self._stamp_fn()
+        except Exception as exc:  # noqa: BLE001  (no stamp: load every time, as without one)
+            log.warning("view stamp unreadable, loading in full: %s", type(exc).__name__)
+            return None
+
+    def _unchanged(self) -> bool:
+        """The stamp read now equals the one read before the last load (then the value is current)."""
+        if self._stamp is None:
+            return False
+        generation = self._generation
+        stamp = self._read_stamp()
+        if stamp is None or stamp != self._stamp:
+            return False
+        with self._lock:
+            if generation != self._generation:
+                return False
+            self._loaded = time.monotonic()
+        return True
 
     def _background(self) -> None:
         try:
-            self.reload()
+            if not self._unchanged():
+                self.reload()
         except Exception as exc:  # noqa: BLE001  (keep answering from the value we have; a later read tries again)
             log.warning("view reload failed, answering from the previous load: %s", type(exc).__name__)
         finally:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, SmallInteger, String, UniqueConstraint
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, SmallInteger, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eduketen.core.db import Base, UTCDateTime
@@ -104,6 +104,17 @@ class Mandate(Base):
     token: Mapped[str] = mapped_column(String(36), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RegisterStamp(Base):
+    """One row whose ``generation`` database triggers raise on every change to the tables the
+    in-memory register view is built from (migration 0011): a server process compares it to
+    the one it loaded with and reloads only when they differ."""
+
+    __tablename__ = "register_stamp"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger)
 
 
 class Pupil(Base):

@@ -15,6 +15,7 @@ from eduketen.register.models import (
     Mandate,
     Pupil,
     PupilIdentity,
+    RegisterStamp,
     School,
     SchoolGroup,
     Service,
@@ -111,6 +112,11 @@ def mandates(
 
 def mandate_by_id(session: Session, mandate_id: int) -> Mandate | None:
     return session.get(Mandate, mandate_id)
+
+
+def stamp(session: Session) -> int | None:
+    """The register's change counter (raised by triggers on the tables ``snapshot_rows`` reads)."""
+    return session.scalar(select(RegisterStamp.generation).where(RegisterStamp.id == 1))
 
 
 def snapshot_rows(session: Session):

@@ -317,10 +317,18 @@ class RegisterView:
 
     def __init__(self, session_factory: sessionmaker[Session], ttl: float = 5.0) -> None:
         self._sessions = session_factory
-        self._view = Refreshed(self._load, ttl)
+        self._view = Refreshed(self._load, ttl, stamp=self._stamp)
 
     def invalidate(self) -> None:
         self._view.invalidate()
+
+    @property
+    def loads(self) -> int:
+        return self._view.loads
+
+    def _stamp(self) -> int | None:
+        with self._sessions() as session:
+            return repo.stamp(session)
 
     def current(self) -> Snapshot:
         return self._view.get()
