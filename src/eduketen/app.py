@@ -135,7 +135,9 @@ def create_app(settings: Settings | None = None, *, platform: Platform | None = 
         return Response(body, media_type=content_type)
 
     # Outermost first: request id on every line, security headers, latency, the limit on failed
-    # authentication, the body limit, then the pages' headers and the results API's version.
+    # authentication, the body limit, then the pages' headers, the results API's version and the
+    # Doorstroomtoets inbound POSTs (doorstroomtoets.api.FastLane).
+    app.add_middleware(doorstroomtoets_api.FastLane, roles=settings.roles, handlers=app.exception_handlers)
     app.add_middleware(results_api.ApiVersionMiddleware)
     app.add_middleware(PageHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
