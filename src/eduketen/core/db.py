@@ -98,6 +98,11 @@ def make_engine(
             cursor.execute(f"PRAGMA synchronous={synchronous}")  # FULL: nothing acknowledged is lost
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            # Up to 64 MiB of pages per connection (SQLite's default is 2 MiB): the indexes that
+            # ingest inserts into at random places (a record id, a pupil) stay in memory instead
+            # of being read again from the OS for every few rows; measured on progress ingest,
+            # about a quarter less CPU per stored record once the tables pass some tens of MB.
+            cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -114,6 +119,9 @@ def make_engine(
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True)
 
+
+# SQLite's page cache per connection (KiB). Memory is taken as pages are read, up to this.
+SQLITE_CACHE_KIB = 65536
 
 # How often a writer looks again whether SQLite's write lock is free (seconds).
 LOCK_POLL_SECONDS = 0.001

@@ -49,35 +49,35 @@ def _receiving_system_id(session: Session, platform: Platform) -> int | None:
 _SQLITE_WRITER = threading.Lock()
 
 
-def accept(platform: Platform, principal: Principal, records: list[tuple[str, dict]]) -> dict:
-    """Schools resolved once each (a read), the rows prepared outside any transaction, then in one
-    short write transaction: consent per school and the store; all or nothing."""
-    schools: dict[tuple[str, str], list[int]] = {}
-    for i, (_rid, record) in enumerate(records):
+def accept(platform: Platform, principal: Principal, records: list[dict], ids: list[str] | None = None) -> dict:
+    """Schools resolved at once (a read), the rows prepared outside any transaction, then in one
+    short write transaction: consent per school and the store; all or nothing. ``ids``: the
+    record ids in lower case (bulk: each record's own ``id``)."""
+    refs: dict[tuple[str, str], None] = {}  # (idType, id as sent): the schools in order of first appearance
+    for record in records:
         ref = record["school"]
-        schools.setdefault((ref["idType"], ref["id"].upper()), []).append(i)
-    school_ids: dict[tuple[str, str], int | None] = {}
+        refs[(ref["idType"], ref["id"])] = None
+    wanted = {(id_type, ident.upper()) for id_type, ident in refs}
     with platform.read_sessions() as session:
         receiver = _receiving_system_id(session, platform)
-        for id_type, ident in schools:
-            school = register_repo.school_by_oin(session, ident) if id_type == "OIN" else register_repo.school_by_brin(session, ident)
-            school_ids[(id_type, ident)] = school.id if school else None
-    school_of = [0] * len(records)
-    for key, indexes in schools.items():
-        for i in indexes:
-            school_of[i] = school_ids[key]
+        found = register_repo.school_ids(session, [i for t, i in wanted if t == "BRIN"], [i for t, i in wanted if t == "OIN"])
+    school_ids: dict[tuple[str, str], int | None] = {}  # (idType, id upper case) -> school id
+    of_ref: dict[tuple[str, str], int | None] = {}
+    for id_type, ident in refs:
+        key = (id_type, ident.upper())
+        of_ref[(id_type, ident)] = school_ids.setdefault(key, found.get(key))
     sqlite = platform.engine.dialect.name == "sqlite"
-    rows = svc.prepare([(rid, record, school_of[i]) for i, (rid, record) in enumerate(records)], source_system_id=principal.system_id,
-                       times=repo.time_binder(platform.engine))  # fmt: skip
+    if ids is None:
+        ids = [record["id"].lower() for record in records]
+    rows = svc.prepare([(rid, record, of_ref[(record["school"]["idType"], record["school"]["id"])]) for rid, record in zip(ids, records)],
+                       source_system_id=principal.system_id, times=repo.time_binder(platform.engine))  # fmt: skip
     refused: tuple[str, str, consent_svc.ConsentRefused] | None = None
     with _SQLITE_WRITER if sqlite else contextlib.nullcontext(), unit_of_work(platform.sessions) as session:
-        for (id_type, ident), school_id in school_ids.items():
-            try:
-                consent_svc.require_consent(session, school_id=school_id, api=API, source_system_id=principal.system_id,
-                                            receiving_system_id=receiver)  # fmt: skip
-            except consent_svc.ConsentRefused as exc:
-                refused = (id_type, ident, exc)
-                break
+        try:
+            consent_svc.require_consents(session, list(school_ids.values()), api=API, source_system_id=principal.system_id,
+                                         receiving_system_id=receiver)  # fmt: skip
+        except consent_svc.ConsentRefused as exc:
+            refused = (*list(school_ids)[exc.index], exc)
         else:
             stored = svc.store_prepared(session, len(records), rows)
     if refused is not None:  # nothing was stored; counted for the school's landscape page in its own transaction
@@ -113,7 +113,9 @@ def _check_rules(records: list[dict], prefix: str) -> None:
     problems = []
     for i, record in enumerate(records):
         if "score" in record or "judgement" in record:
-            problems += [{"field": f"{prefix}{i}/{f}" if prefix else f, "problem": p} for f, p in check(record)]
+            found = check(record)
+            if found:
+                problems += [{"field": f"{prefix}{i}/{f}" if prefix else f, "problem": p} for f, p in found]
     if problems:
         raise ApiError(422, "Invalid progress", "The body does not match the schema; nothing was stored.", errors=problems[:50])
 
@@ -132,7 +134,7 @@ async def put_progress(record_id: str, request: Request, principal: Annotated[Pr
     _check_rules([record], "")
     if record.get("id") is not None and record["id"].lower() != rid:
         raise ApiError(422, "Invalid progress", "The id in the body differs from the id in the path.")
-    answer = await run_in_threadpool(accept, request.app.state.platform, principal, [(rid, record)])
+    answer = await run_in_threadpool(accept, request.app.state.platform, principal, [record], [rid])
     return json_response(200, answer, headers={"API-Version": API_VERSION})
 
 
@@ -146,5 +148,5 @@ async def post_bulk(request: Request, principal: Annotated[Principal, Depends(be
         raise ApiError(422, "Invalid progress", "Every record in a bulk request needs its id; nothing was stored.",
                        errors=[{"field": f"records/{i}/id", "problem": "Field required"} for i in missing[:50]])  # fmt: skip
     _check_rules(records, "records/")
-    answer = await run_in_threadpool(accept, request.app.state.platform, principal, [(r["id"].lower(), r) for r in records])
+    answer = await run_in_threadpool(accept, request.app.state.platform, principal, records)
     return json_response(200, answer, headers={"API-Version": API_VERSION})
