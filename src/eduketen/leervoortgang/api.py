@@ -10,6 +10,7 @@ import threading
 from typing import Annotated
 from uuid import UUID
 
+import orjson
 from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -22,7 +23,14 @@ from eduketen.core.oauth.service import Principal
 from eduketen.core.platform import Platform
 from eduketen.leervoortgang import repository as repo
 from eduketen.leervoortgang import service as svc
-from eduketen.leervoortgang.schemas import API_VERSION, BULK, RECORD, check
+from eduketen.leervoortgang.schemas import (
+    API_VERSION,
+    BULK,
+    MAX_RECORDS,
+    RECORD,
+    RECORDS,
+    check,
+)
 from eduketen.register import consent as consent_svc
 from eduketen.register import repository as register_repo
 
@@ -109,6 +117,35 @@ def _validate(adapter, raw: bytes, what: str):
         raise ApiError(422, "Invalid progress", "The body does not match the schema; nothing was stored.", errors=_problems(exc)) from None
 
 
+# Records validated per call on the bulk path (see _validate_bulk).
+CHUNK = 100
+
+
+def _validate_bulk(raw: bytes) -> list[dict]:
+    """The records of a bulk body: parsed with orjson, then validated ``CHUNK`` records a call.
+    One ``validate_json`` call over 2,000 records holds Python's interpreter lock for some 20 ms,
+    and every time the thread that stores the previous request waits for the database it must
+    then wait that long to take the lock back: measured, storing a request took ten times as
+    long while another thread validated. In calls of 100 records (about a millisecond) it gets
+    its turn quickly. Anything that is not a valid body goes through ``_validate`` instead, so
+    the answer to bad input (400 or 422, the fields named) stays what it was."""
+    if raw:
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            doc = None
+        records = doc.get("records") if type(doc) is dict and len(doc) == 1 else None
+        if type(records) is list and 1 <= len(records) <= MAX_RECORDS:
+            try:
+                for start in range(0, len(records), CHUNK):
+                    records[start:start + CHUNK] = RECORDS.validate_python(records[start:start + CHUNK])
+            except ValidationError:
+                pass
+            else:
+                return records
+    return _validate(BULK, raw, "{\"records\": [...]}")["records"]
+
+
 def _check_rules(records: list[dict], prefix: str) -> None:
     problems = []
     for i, record in enumerate(records):
@@ -142,7 +179,7 @@ async def put_progress(record_id: str, request: Request, principal: Annotated[Pr
              responses={400: {}, 401: {}, 403: {}, 413: {}, 415: {}, 422: {}})  # fmt: skip
 async def post_bulk(request: Request, principal: Annotated[Principal, Depends(bearer)]):
     _check_content_type(request)
-    records = _validate(BULK, await request.body(), "{\"records\": [...]}")["records"]
+    records = _validate_bulk(await request.body())
     missing = [i for i, r in enumerate(records) if r.get("id") is None]
     if missing:
         raise ApiError(422, "Invalid progress", "Every record in a bulk request needs its id; nothing was stored.",
