@@ -171,11 +171,6 @@ def serve(
 
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-    # A thread that waited for the database takes Python's interpreter lock back within half a
-    # millisecond of asking (default 5 ms) while the event loop keeps it busy: a bulk progress
-    # request waits for the database some ten times, so under load it otherwise spent more
-    # time waiting for the lock than storing (see leervoortgang.api._validate_bulk).
-    sys.setswitchinterval(0.0005)
     try:
         uvicorn.run(application, **options)
     finally:

@@ -124,11 +124,12 @@ CHUNK = 100
 def _validate_bulk(raw: bytes) -> list[dict]:
     """The records of a bulk body: parsed with orjson, then validated ``CHUNK`` records a call.
     One ``validate_json`` call over 2,000 records holds Python's interpreter lock for some 20 ms,
-    and every time the thread that stores the previous request waits for the database it must
-    then wait that long to take the lock back: measured, storing a request took ten times as
-    long while another thread validated. In calls of 100 records (about a millisecond) it gets
-    its turn quickly. Anything that is not a valid body goes through ``_validate`` instead, so
-    the answer to bad input (400 or 422, the fields named) stays what it was."""
+    and every time the thread that stores the previous request waits for the database (a dozen
+    times a request on PostgreSQL) it must then wait that long to take the lock back. Measured
+    (``accept`` of 2,000 records on PostgreSQL while another thread validated bodies): 1.3 s a
+    request against 0.13 s alone; with the other thread validating 100 records a call, 0.39 s.
+    Anything that is not a valid body goes through ``_validate`` instead, so the answer to bad
+    input (400 or 422, the fields named) stays what it was."""
     if raw:
         try:
             doc = orjson.loads(raw)
