@@ -2,7 +2,8 @@
 
 Per school, per service (the Edu-V Consent API's ``api`` values), from a source system to a
 receiving system: request, activate, confirm (receiving side of a push flow), revoke; every change
-kept with who made it. ``require_consent`` is the one check every exchange calls. No HTTP, no commit."""
+kept with who made it. ``require_consent`` is the one check every exchange calls (``require_consents`` the
+same for the schools of a bulk request at once). No HTTP, no commit."""
 
 from __future__ import annotations
 
