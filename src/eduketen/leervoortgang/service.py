@@ -23,12 +23,6 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC)
 
 
-def to_stage(record: dict, *, record_id: str, school_id: int, source_system_id: int, received_at, times=None) -> tuple:
-    """A validated wire record as a staged row (``repository.STAGE_COLUMNS`` order). ``times``
-    converts a datetime for the driver (``repository.time_binder``)."""
-    return build_rows([(record_id, record, school_id)], source_system_id=source_system_id, received_at=received_at, times=times)[0]
-
-
 def build_rows(records, *, source_system_id: int, received_at, times=None) -> list[tuple]:
     """(record id, validated record, school id) triples as staged rows (``repository.STAGE_COLUMNS``
     order), one per id: within one request the newest state of an id wins (of equal states the
