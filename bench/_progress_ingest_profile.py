@@ -5,7 +5,7 @@ also the database's CPU in each step (from /proc). ``accept`` runs in the callin
 the thread pool, so every step is timed in one thread. The baseline, measured in the same run, is
 orjson parsing the same bodies: ``ratio`` is CPU per record of the whole request against it.
 
-    .venv/bin/python bench/progress_ingest_profile.py --storage sqlite --batches 20
+    .venv/bin/python bench/_progress_ingest_profile.py --storage sqlite --batches 20   # or --storage postgres
 
 A tool for looking, not one of ``make bench``'s benchmarks (hence the leading underscore): no
 goal, and the timing wrappers add a little CPU of their own. Prints one JSON document. Step times overlap (``accept`` contains ``prepare`` contains
