@@ -117,20 +117,18 @@ def _sqlite_insert(dbapi, table: str, columns: tuple[str, ...], rows: list[tuple
 
 
 def _stage_keys(session: Session, rows: list[tuple]) -> None:
-    """(id, source_system_id, state_at) of ``rows`` into the connection's temporary ``progress_stage``."""
+    """(id, source_system_id, state_at) of ``rows`` into the connection's temporary ``progress_stage``.
+    Created in every transaction if missing (not remembered per connection: a transaction that
+    created it and then rolled back takes the table along)."""
     connection = session.connection()
-    proxied = connection.connection
-    pg = connection.dialect.name == "postgresql"
-    dbapi = proxied.driver_connection
-    if not proxied.info.get("progress_stage"):
-        if pg:
-            with dbapi.cursor() as cursor:
-                cursor.execute("CREATE TEMPORARY TABLE IF NOT EXISTS progress_stage (id varchar(36), source_system_id int, state_at timestamptz) "
-                               "ON COMMIT DELETE ROWS")  # fmt: skip
-        else:
-            dbapi.execute("CREATE TEMPORARY TABLE IF NOT EXISTS progress_stage (id, source_system_id, state_at)")
-        proxied.info["progress_stage"] = True
-    dbapi.execute("DELETE FROM progress_stage")
+    dbapi = connection.connection.driver_connection
+    if connection.dialect.name == "postgresql":  # emptied at every commit (and a rollback takes its rows along)
+        with dbapi.cursor() as cursor:
+            cursor.execute("CREATE TEMPORARY TABLE IF NOT EXISTS progress_stage (id varchar(36), source_system_id int, state_at timestamptz) "
+                           "ON COMMIT DELETE ROWS")  # fmt: skip
+    else:
+        dbapi.execute("CREATE TEMPORARY TABLE IF NOT EXISTS progress_stage (id, source_system_id, state_at)")
+        dbapi.execute("DELETE FROM progress_stage")
     _write(session, "progress_stage", _KEY_STAGE, [(r[0], r[2], r[1]) for r in rows], ("varchar", "int4", "timestamptz"))
 
 
