@@ -98,6 +98,16 @@ def make_engine(
             cursor.execute(f"PRAGMA synchronous={synchronous}")  # FULL: nothing acknowledged is lost
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            # Up to 64 MiB of pages per connection (SQLite's default is 2 MiB): the indexes that
+            # ingest inserts into at random places (a record id, a pupil) stay in memory instead
+            # of being read again from the OS for every few rows; measured on progress ingest,
+            # about a quarter less CPU per stored record once the tables pass some tens of MB.
+            cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+            # A checkpoint when the WAL passes 64 MiB instead of SQLite's 4 MiB: a bulk of 2,000
+            # progress records writes some MB of pages, so with the default nearly every commit
+            # also copied the WAL back into the database (and synced it), writing the same hot
+            # index pages again each time; measured, about a third less CPU in commit.
+            cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_CHECKPOINT_PAGES}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -114,6 +124,12 @@ def make_engine(
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True)
 
+
+# SQLite's page cache per connection (KiB). Memory is taken as pages are read, up to this.
+SQLITE_CACHE_KIB = 65536
+
+# Pages (4 KiB) the write-ahead log may hold before a commit copies it back into the database.
+SQLITE_WAL_CHECKPOINT_PAGES = 16384
 
 # How often a writer looks again whether SQLite's write lock is free (seconds).
 LOCK_POLL_SECONDS = 0.001

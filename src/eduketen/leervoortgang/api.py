@@ -10,6 +10,7 @@ import threading
 from typing import Annotated
 from uuid import UUID
 
+import orjson
 from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -22,7 +23,14 @@ from eduketen.core.oauth.service import Principal
 from eduketen.core.platform import Platform
 from eduketen.leervoortgang import repository as repo
 from eduketen.leervoortgang import service as svc
-from eduketen.leervoortgang.schemas import API_VERSION, BULK, RECORD, check
+from eduketen.leervoortgang.schemas import (
+    API_VERSION,
+    BULK,
+    MAX_RECORDS,
+    RECORD,
+    RECORDS,
+    check,
+)
 from eduketen.register import consent as consent_svc
 from eduketen.register import repository as register_repo
 
@@ -49,35 +57,35 @@ def _receiving_system_id(session: Session, platform: Platform) -> int | None:
 _SQLITE_WRITER = threading.Lock()
 
 
-def accept(platform: Platform, principal: Principal, records: list[tuple[str, dict]]) -> dict:
-    """Schools resolved once each (a read), the rows prepared outside any transaction, then in one
-    short write transaction: consent per school and the store; all or nothing."""
-    schools: dict[tuple[str, str], list[int]] = {}
-    for i, (_rid, record) in enumerate(records):
+def accept(platform: Platform, principal: Principal, records: list[dict], ids: list[str] | None = None) -> dict:
+    """Schools resolved at once (a read), the rows prepared outside any transaction, then in one
+    short write transaction: consent per school and the store; all or nothing. ``ids``: the
+    record ids in lower case (bulk: each record's own ``id``)."""
+    refs: dict[tuple[str, str], None] = {}  # (idType, id as sent): the schools in order of first appearance
+    for record in records:
         ref = record["school"]
-        schools.setdefault((ref["idType"], ref["id"].upper()), []).append(i)
-    school_ids: dict[tuple[str, str], int | None] = {}
+        refs[(ref["idType"], ref["id"])] = None
+    wanted = {(id_type, ident.upper()) for id_type, ident in refs}
     with platform.read_sessions() as session:
         receiver = _receiving_system_id(session, platform)
-        for id_type, ident in schools:
-            school = register_repo.school_by_oin(session, ident) if id_type == "OIN" else register_repo.school_by_brin(session, ident)
-            school_ids[(id_type, ident)] = school.id if school else None
-    school_of = [0] * len(records)
-    for key, indexes in schools.items():
-        for i in indexes:
-            school_of[i] = school_ids[key]
+        found = register_repo.school_ids(session, [i for t, i in wanted if t == "BRIN"], [i for t, i in wanted if t == "OIN"])
+    school_ids: dict[tuple[str, str], int | None] = {}  # (idType, id upper case) -> school id
+    of_ref: dict[tuple[str, str], int | None] = {}
+    for id_type, ident in refs:
+        key = (id_type, ident.upper())
+        of_ref[(id_type, ident)] = school_ids.setdefault(key, found.get(key))
     sqlite = platform.engine.dialect.name == "sqlite"
-    rows = svc.prepare([(rid, record, school_of[i]) for i, (rid, record) in enumerate(records)], source_system_id=principal.system_id,
-                       times=repo.time_binder(platform.engine))  # fmt: skip
+    if ids is None:
+        ids = [record["id"].lower() for record in records]
+    rows = svc.prepare([(rid, record, of_ref[(record["school"]["idType"], record["school"]["id"])]) for rid, record in zip(ids, records)],
+                       source_system_id=principal.system_id, times=repo.time_binder(platform.engine))  # fmt: skip
     refused: tuple[str, str, consent_svc.ConsentRefused] | None = None
     with _SQLITE_WRITER if sqlite else contextlib.nullcontext(), unit_of_work(platform.sessions) as session:
-        for (id_type, ident), school_id in school_ids.items():
-            try:
-                consent_svc.require_consent(session, school_id=school_id, api=API, source_system_id=principal.system_id,
-                                            receiving_system_id=receiver)  # fmt: skip
-            except consent_svc.ConsentRefused as exc:
-                refused = (id_type, ident, exc)
-                break
+        try:
+            consent_svc.require_consents(session, list(school_ids.values()), api=API, source_system_id=principal.system_id,
+                                         receiving_system_id=receiver)  # fmt: skip
+        except consent_svc.ConsentRefused as exc:
+            refused = (*list(school_ids)[exc.index], exc)
         else:
             stored = svc.store_prepared(session, len(records), rows)
     if refused is not None:  # nothing was stored; counted for the school's landscape page in its own transaction
@@ -109,11 +117,43 @@ def _validate(adapter, raw: bytes, what: str):
         raise ApiError(422, "Invalid progress", "The body does not match the schema; nothing was stored.", errors=_problems(exc)) from None
 
 
+# Records validated per call on the bulk path (see _validate_bulk).
+CHUNK = 100
+
+
+def _validate_bulk(raw: bytes) -> list[dict]:
+    """The records of a bulk body: parsed with orjson, then validated ``CHUNK`` records a call.
+    One ``validate_json`` call over 2,000 records holds Python's interpreter lock for some 20 ms,
+    and every time the thread that stores the previous request waits for the database (a dozen
+    times a request on PostgreSQL) it must then wait that long to take the lock back. Measured
+    (``accept`` of 2,000 records on PostgreSQL while another thread validated bodies): 1.3 s a
+    request against 0.13 s alone; with the other thread validating 100 records a call, 0.39 s.
+    Anything that is not a valid body goes through ``_validate`` instead, so the answer to bad
+    input (400 or 422, the fields named) stays what it was."""
+    if raw:
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            doc = None
+        records = doc.get("records") if type(doc) is dict and len(doc) == 1 else None
+        if type(records) is list and 1 <= len(records) <= MAX_RECORDS:
+            try:
+                for start in range(0, len(records), CHUNK):
+                    records[start:start + CHUNK] = RECORDS.validate_python(records[start:start + CHUNK])
+            except ValidationError:
+                pass
+            else:
+                return records
+    return _validate(BULK, raw, "{\"records\": [...]}")["records"]
+
+
 def _check_rules(records: list[dict], prefix: str) -> None:
     problems = []
     for i, record in enumerate(records):
         if "score" in record or "judgement" in record:
-            problems += [{"field": f"{prefix}{i}/{f}" if prefix else f, "problem": p} for f, p in check(record)]
+            found = check(record)
+            if found:
+                problems += [{"field": f"{prefix}{i}/{f}" if prefix else f, "problem": p} for f, p in found]
     if problems:
         raise ApiError(422, "Invalid progress", "The body does not match the schema; nothing was stored.", errors=problems[:50])
 
@@ -132,7 +172,7 @@ async def put_progress(record_id: str, request: Request, principal: Annotated[Pr
     _check_rules([record], "")
     if record.get("id") is not None and record["id"].lower() != rid:
         raise ApiError(422, "Invalid progress", "The id in the body differs from the id in the path.")
-    answer = await run_in_threadpool(accept, request.app.state.platform, principal, [(rid, record)])
+    answer = await run_in_threadpool(accept, request.app.state.platform, principal, [record], [rid])
     return json_response(200, answer, headers={"API-Version": API_VERSION})
 
 
@@ -140,11 +180,11 @@ async def put_progress(record_id: str, request: Request, principal: Annotated[Pr
              responses={400: {}, 401: {}, 403: {}, 413: {}, 415: {}, 422: {}})  # fmt: skip
 async def post_bulk(request: Request, principal: Annotated[Principal, Depends(bearer)]):
     _check_content_type(request)
-    records = _validate(BULK, await request.body(), "{\"records\": [...]}")["records"]
+    records = _validate_bulk(await request.body())
     missing = [i for i, r in enumerate(records) if r.get("id") is None]
     if missing:
         raise ApiError(422, "Invalid progress", "Every record in a bulk request needs its id; nothing was stored.",
                        errors=[{"field": f"records/{i}/id", "problem": "Field required"} for i in missing[:50]])  # fmt: skip
     _check_rules(records, "records/")
-    answer = await run_in_threadpool(accept, request.app.state.platform, principal, [(r["id"].lower(), r) for r in records])
+    answer = await run_in_threadpool(accept, request.app.state.platform, principal, records)
     return json_response(200, answer, headers={"API-Version": API_VERSION})

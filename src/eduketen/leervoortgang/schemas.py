@@ -22,6 +22,7 @@ from pydantic import (
 from typing_extensions import TypedDict
 
 API_VERSION = "1.0.0"
+MAX_RECORDS = 20_000  # in one bulk request
 STATUSES = ("not-started", "started", "completed", "abandoned")
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
@@ -91,7 +92,7 @@ class Progress(TypedDict):
 
 @with_config(_STRICT)
 class ProgressBulk(TypedDict):
-    records: Annotated[list[Progress], Field(min_length=1, max_length=20_000)]
+    records: Annotated[list[Progress], Field(min_length=1, max_length=MAX_RECORDS)]
 
 
 @with_config(ConfigDict(extra="ignore"))
@@ -103,6 +104,7 @@ class Accepted(TypedDict):
 
 RECORD = TypeAdapter(Progress)
 BULK = TypeAdapter(ProgressBulk)
+RECORDS = TypeAdapter(list[Progress])  # a part of a bulk body (the API validates it in parts)
 
 
 def check(record: dict) -> list[tuple[str, str]]:
@@ -149,5 +151,5 @@ def parse_record(data) -> dict:
     return record
 
 
-__all__ = ["API_VERSION", "BULK", "RECORD", "Accepted", "Invalid", "Progress", "ProgressBulk", "ValidationError", "check",
+__all__ = ["API_VERSION", "BULK", "MAX_RECORDS", "RECORD", "RECORDS", "Accepted", "Invalid", "Progress", "ProgressBulk", "ValidationError", "check",
            "parse_record", "score_pct"]  # fmt: skip

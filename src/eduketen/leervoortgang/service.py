@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from eduketen.config import Settings
 from eduketen.core.db import utcnow
 from eduketen.leervoortgang import repository as repo
-from eduketen.leervoortgang.schemas import score_pct
 
 # -- ingest ------------------------------------------------------------------------------------------
 
@@ -24,26 +23,54 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC)
 
 
-def to_stage(record: dict, *, record_id: str, school_id: int, source_system_id: int, received_at, times=None) -> tuple:
-    """A validated wire record as a staged row (``repository.STAGE_COLUMNS`` order). ``times``
-    converts a datetime for the driver (``repository.time_binder``)."""
-    score = record.get("score")
-    judgement = record.get("judgement")
-    state_at = _utc(record["statusChangedAt"])
-    started, completed = record.get("startedAt"), record.get("completedAt")
-    goals = record.get("learningGoals")
+def build_rows(records, *, source_system_id: int, received_at, times=None) -> list[tuple]:
+    """(record id, validated record, school id) triples as staged rows (``repository.STAGE_COLUMNS``
+    order), one per id: within one request the newest state of an id wins (of equal states the
+    first). ``times``: converts a list of datetimes for the driver at once (``repository.time_binder``),
+    or None to pass them as they are. This loop runs for every record of a bulk request, so it
+    reads each field once and calls no helper per record."""
     if times is not None:
-        state, started, completed = times(state_at), times(started), times(completed)
+        states = times([r["statusChangedAt"] for _, r, _ in records])
+        starts = times([r.get("startedAt") for _, r, _ in records])
+        completions = times([r.get("completedAt") for _, r, _ in records])
     else:
-        state = state_at
-    return (
-        record_id, state, source_system_id, school_id, record["student"]["eckId"], record["courseId"], record["assignableUnitId"],
-        record["subject"], record["status"], started, completed,
-        score.get("raw") if score else None, score.get("max") if score else None, score_pct(score),
-        judgement["text"] if judgement else None, judgement.get("ordinal") if judgement else None,
-        judgement.get("ordinalMax") if judgement else None, record.get("accessDurationSeconds"), record.get("pleaseFollowUp", False),
-        record.get("detailUrl"), orjson.dumps(goals).decode() if goals else None, received_at, state_at.date().isoformat(),
-    )  # fmt: skip
+        states = starts = completions = [None] * len(records)
+    newest: dict[str, tuple] = {}
+    utc = UTC
+    dumps = orjson.dumps
+    for (rid, record, school_id), state_text, started, completed in zip(records, states, starts, completions):
+        state_at = record["statusChangedAt"]
+        seen = newest.get(rid)
+        if seen is not None and not state_at > seen[0]:
+            continue
+        get = record.get
+        if state_text is None:  # passed as datetimes: in UTC, and the day from it
+            if state_at.utcoffset():
+                state_at = state_at.astimezone(utc)
+            state, day, started, completed = state_at, state_at.date().isoformat(), get("startedAt"), get("completedAt")
+        else:
+            state, day = state_text, state_text[:10]
+        score, judgement, goals = get("score"), get("judgement"), get("learningGoals")
+        if score:
+            raw, top = score.get("raw"), score.get("max")
+            if raw is not None and top is not None:
+                pct = round(100.0 * raw / top, 2)
+            else:
+                pct = score.get("percentage")
+                pct = None if pct is None else float(pct)
+        else:
+            raw = top = pct = None
+        if judgement:
+            text, ordinal, ordinal_max = judgement["text"], judgement.get("ordinal"), judgement.get("ordinalMax")
+        else:
+            text = ordinal = ordinal_max = None
+        newest[rid] = (state_at, (
+            rid, state, source_system_id, school_id, record["student"]["eckId"], record["courseId"], record["assignableUnitId"],
+            record["subject"], record["status"], started, completed, raw, top, pct, text, ordinal, ordinal_max,
+            get("accessDurationSeconds"), get("pleaseFollowUp", False), get("detailUrl"), dumps(goals).decode() if goals else None,
+            received_at, day,
+        ))  # fmt: skip
+    return [row for _, row in newest.values()]
 
 
 @dataclass
@@ -61,14 +88,7 @@ def prepare(records: list[tuple[str, dict, int]], *, source_system_id: int, time
     request the newest state of an id wins. Pure Python, so callers can do it before they open
     the write transaction. ``times``: ``repository.time_binder`` of the database written to."""
     now = utcnow()
-    received = times(now) if times is not None else now
-    newest: dict[str, tuple] = {}
-    for rid, record, school_id in records:
-        seen = newest.get(rid)
-        if seen is None or record["statusChangedAt"] > seen[1]["statusChangedAt"]:
-            newest[rid] = (school_id, record)
-    return [to_stage(record, record_id=rid, school_id=school_id, source_system_id=source_system_id, received_at=received, times=times)
-            for rid, (school_id, record) in newest.items()]  # fmt: skip
+    return build_rows(records, source_system_id=source_system_id, received_at=times([now])[0] if times is not None else now, times=times)
 
 
 def store(session: Session, records: list[tuple[str, dict, int]], *, source_system_id: int) -> Stored:

@@ -2,7 +2,8 @@
 
 Per school, per service (the Edu-V Consent API's ``api`` values), from a source system to a
 receiving system: request, activate, confirm (receiving side of a push flow), revoke; every change
-kept with who made it. ``require_consent`` is the one check every exchange calls. No HTTP, no commit."""
+kept with who made it. ``require_consent`` is the one check every exchange calls (``require_consents`` the
+same for the schools of a bulk request at once). No HTTP, no commit."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ from sqlalchemy.orm import Session, aliased
 
 from eduketen.core.cache import Refreshed
 from eduketen.core.db import utcnow
-from eduketen.register.models import Consent, ConsentEvent, ConsentRefusal, School, Supplier, System
+from eduketen.register.models import (
+    Consent,
+    ConsentEvent,
+    ConsentRefusal,
+    School,
+    Supplier,
+    System,
+)
 
 # The Edu-V Consent API's gegevensdiensten, and which way each flows (push: the source sends,
 # the receiver must confirm; pull: the receiver fetches from the source).
@@ -66,6 +74,7 @@ class ConsentRefused(Exception):
         super().__init__(message)
         self.message = message
         self.flow = flow  # (school id, api, source system id, receiving system id): for ``note_refusal``
+        self.index = 0  # require_consents: which of the schools was refused
 
 
 def effective(consent: Consent) -> bool:
@@ -170,8 +179,36 @@ def require_consent(session: Session, *, school_id: int | None, api: str, source
     consent = None
     if school_id is not None and source_system_id is not None and receiving_system_id is not None:
         consent = find(session, school_id, api, source_system_id, receiving_system_id)
+    return _in_force(consent, (school_id, api, source_system_id, receiving_system_id))
+
+
+def require_consents(session: Session, school_ids: list[int | None], *, api: str, source_system_id: int | None,
+                     receiving_system_id: int | None) -> list[Consent]:  # fmt: skip
+    """``require_consent`` for many schools with one query (a bulk request that spans schools).
+    ConsentRefused for the first school in ``school_ids`` without consent in force, its place in
+    the list in ``index``."""
+    found: dict[int, Consent] = {}
+    known = sorted({s for s in school_ids if s is not None})
+    if known and source_system_id is not None and receiving_system_id is not None:
+        for start in range(0, len(known), 500):
+            statement = select(Consent).where(Consent.school_id.in_(known[start:start + 500]), Consent.api == api,
+                                              Consent.source_system_id == source_system_id,
+                                              Consent.receiving_system_id == receiving_system_id)  # fmt: skip
+            found.update((c.school_id, c) for c in session.scalars(statement))
+    out = []
+    for index, school_id in enumerate(school_ids):
+        try:
+            out.append(_in_force(found.get(school_id) if school_id is not None else None,
+                                 (school_id, api, source_system_id, receiving_system_id)))  # fmt: skip
+        except ConsentRefused as exc:
+            exc.index = index
+            raise
+    return out
+
+
+def _in_force(consent: Consent | None, flow: tuple[int | None, str, int | None, int | None]) -> Consent:
+    api = flow[1]
     label = LABELS.get(api, api)
-    flow = (school_id, api, source_system_id, receiving_system_id)
     if consent is None:
         raise ConsentRefused(f"The school has not given consent for {label} ({api}) from your system to this system; "
                              "ask the school to activate it.", flow)  # fmt: skip
@@ -326,7 +363,7 @@ def note_refusal(session_factory, refused: ConsentRefused) -> None:
         with session_factory() as session, session.begin():
             record_refusal(session, school_id=school_id, api=api, source_system_id=source_system_id,
                            receiving_system_id=receiving_system_id, reason=reason)  # fmt: skip
-    except Exception as exc:  # a race on the first row, or the store is busy: the answer stays 403
+    except Exception as exc:  # noqa: BLE001 - a race on the first row, or the store is busy: the answer stays 403
         log.warning("refusal not counted: %s", type(exc).__name__)
 
 

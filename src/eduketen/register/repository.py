@@ -34,6 +34,17 @@ def school_by_brin(session: Session, brin: str) -> School | None:
     return session.scalar(select(School).where(School.brin == brin))
 
 
+def school_ids(session: Session, brins: list[str], oins: list[str]) -> dict[tuple[str, str], int]:
+    """(BRIN or OIN, the code) -> school id of the schools that exist, in a query or two."""
+    out: dict[tuple[str, str], int] = {}
+    for id_type, column, codes in (("BRIN", School.brin, brins), ("OIN", School.oin, oins)):
+        codes = sorted(set(codes))
+        for start in range(0, len(codes), 500):
+            out.update(((id_type, code), school_id) for code, school_id in session.execute(
+                select(column, School.id).where(column.in_(codes[start:start + 500]))))  # fmt: skip
+    return out
+
+
 def schools(session: Session, limit: int = 1000, offset: int = 0) -> list[School]:
     return list(session.scalars(select(School).order_by(School.brin).limit(limit).offset(offset)))
 
