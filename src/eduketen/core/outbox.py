@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import httpx
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from eduketen.core.db import bind_time, utcnow
 from eduketen.core.models import OutboxMessage
+from eduketen.core.peerhttp import PeerClient, PeerHttpError
 from eduketen.core.worker import PollingLoop
 
 log = logging.getLogger("eduketen.outbox")
@@ -167,7 +167,7 @@ class OutboxDeliverer(PollingLoop):
         self._lease = timedelta(seconds=lease_seconds)
         super().__init__(poll_seconds)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._client: PeerClient | None = None
         self.delivered = self.retried = self.dead = 0
 
     def on_exit(self) -> None:
@@ -255,22 +255,19 @@ class OutboxDeliverer(PollingLoop):
 
     async def _send_all(self, batch: list[OutboxMessage]) -> list[PeerResponse]:
         if self._client is None:
-            limits = httpx.Limits(max_connections=self._concurrency, max_keepalive_connections=self._concurrency)
-            self._client = httpx.AsyncClient(verify=self._ssl if self._ssl is not None else True, timeout=self._timeout, limits=limits)
-        semaphore = asyncio.Semaphore(self._concurrency)
+            self._client = PeerClient(self._ssl, timeout=self._timeout, per_origin=self._concurrency)
 
         async def one(message: OutboxMessage) -> PeerResponse:
-            async with semaphore:
-                try:
-                    response = await self._client.request(
-                        message.method,
-                        message.url,
-                        content=message.body.encode() if message.body is not None else None,
-                        headers={"Content-Type": "application/json"} if message.body is not None else None,
-                    )
-                except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
-                    return PeerResponse(None, error=type(exc).__name__)
-                return PeerResponse(response.status_code, response.content, response.headers.get("content-type", ""))
+            try:
+                answer = await self._client.request(
+                    message.method,
+                    message.url,
+                    message.body.encode() if message.body is not None else None,
+                    {"Content-Type": "application/json"} if message.body is not None else None,
+                )
+            except (TimeoutError, PeerHttpError, ssl.SSLError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                return PeerResponse(None, error=type(exc).__name__)
+            return PeerResponse(answer.status, answer.body, answer.content_type)
 
         return await asyncio.gather(*(one(m) for m in batch))
 

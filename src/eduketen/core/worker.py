@@ -230,12 +230,21 @@ class Worker(PollingLoop):
         ).bindparams(now=bind_time(self._sessions.kw["bind"], now))
         with self._read_sessions() as session:
             if session.execute(due).first() is None:
-                self._operations = {}
+                self._operations, self._messages = {}, {}
                 return []
+        table = InboxMessage.__table__
         with self._sessions() as session, session.begin():
             rows = session.execute(sql).all()
+            # The claimed messages, read once in the claiming transaction (one statement for the
+            # batch, no ORM identity map): handlers get them as plain (transient) objects.
+            messages: dict[str, InboxMessage] = {}
+            ids = [row.id for row in rows]
+            for start in range(0, len(ids), 500):
+                for full in session.execute(select(table).where(table.c.id.in_(ids[start : start + 500]))):
+                    messages[full.id] = InboxMessage(**full._mapping)
         rows.sort(key=lambda r: str(r.received_at))
         self._operations = {row.id: row.operation for row in rows}
+        self._messages = messages
         return [(row.id, row.attempts) for row in rows]
 
     def run_once(self) -> int:
@@ -246,7 +255,7 @@ class Worker(PollingLoop):
         claimed = self.claim()
         if not claimed:
             return 0
-        prepared = {message_id: self._prepare(message_id, attempts) for message_id, attempts in claimed}
+        prepared = self._prepare_all(claimed)
         failures: list[tuple[str, int, Exception]] = []
         pending = list(claimed)
         while pending:
@@ -277,24 +286,41 @@ class Worker(PollingLoop):
             self._failed(message_id, attempts, exc)
         return len(claimed)
 
-    def _prepare(self, message_id: str, attempts: int) -> tuple[bool, Any]:
-        if not isinstance(self._handlers.get(getattr(self, "_operations", {}).get(message_id)), TwoPhase):
-            return False, None
-        with self._read_sessions() as session:
-            message = session.get(InboxMessage, message_id)
-            handler = self._handlers.get(message.operation) if message else None
-            if not isinstance(handler, TwoPhase) or message.attempts != attempts:
-                return False, None
-            session.expunge(message)
-            session.rollback()  # release the read before the slow part
-        try:
-            return True, handler.prepare(self._read_sessions, message)
-        except Exception as exc:  # reported when the message is processed
-            return True, exc
+    def _message(self, message_id: str, attempts: int) -> InboxMessage | None:
+        message = getattr(self, "_messages", {}).get(message_id)
+        return message if message is not None and message.attempts == attempts else None
+
+    def _prepare_all(self, claimed: list[tuple[str, int]]) -> dict[str, tuple[bool, Any]]:
+        """The slow read-only part of two-phase handlers, outside any write transaction. A
+        handler with ``prepare_many`` gets all its messages of the batch at once (one read for
+        them all); otherwise ``prepare`` per message."""
+        prepared: dict[str, tuple[bool, Any]] = {message_id: (False, None) for message_id, _ in claimed}
+        groups: dict[str, list[InboxMessage]] = {}
+        for message_id, attempts in claimed:
+            message = self._message(message_id, attempts)
+            if message is not None and isinstance(self._handlers.get(message.operation), TwoPhase):
+                groups.setdefault(message.operation, []).append(message)
+        for operation, messages in groups.items():
+            handler = self._handlers[operation]
+            many = getattr(handler, "prepare_many", None)
+            if many is not None:
+                try:
+                    values = many(self._read_sessions, messages)
+                except Exception as exc:  # reported when each message is processed
+                    values = {m.id: exc for m in messages}
+                for m in messages:
+                    prepared[m.id] = (True, values.get(m.id))
+                continue
+            for m in messages:
+                try:
+                    prepared[m.id] = (True, handler.prepare(self._read_sessions, m))
+                except Exception as exc:  # reported when the message is processed
+                    prepared[m.id] = (True, exc)
+        return prepared
 
     def _process(self, session: Session, message_id: str, attempts: int, prepared: tuple[bool, Any]) -> int:
-        message = session.get(InboxMessage, message_id)
-        if message is None or message.status != "processing" or message.attempts != attempts:
+        message = self._message(message_id, attempts)
+        if message is None:
             self.stats.lost_lease += 1
             return 0
         handler = self._handlers.get(message.operation)
@@ -304,9 +330,12 @@ class Worker(PollingLoop):
         if isinstance(value, Exception):
             raise value
         outcome = handler.apply(session, message, value) if two_phase and isinstance(handler, TwoPhase) else handler(session, message)
+        # Fenced: only while this claim still holds (status and attempts as claimed). Otherwise
+        # another worker took the message over: undo our effects (the savepoint).
+        table = InboxMessage.__table__
         result = session.execute(
-            update(InboxMessage)
-            .where(InboxMessage.id == message_id, InboxMessage.attempts == attempts)
+            table.update()
+            .where(table.c.id == message_id, table.c.attempts == attempts, table.c.status == "processing")
             .values(
                 status="done",
                 processed_at=utcnow(),
@@ -316,7 +345,7 @@ class Worker(PollingLoop):
                 last_error=None,
             )
         )
-        if result.rowcount != 1:  # another worker took over: undo our effects (the savepoint)
+        if result.rowcount != 1:
             self.stats.lost_lease += 1
             raise _LostLease()
         return 1
