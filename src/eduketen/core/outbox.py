@@ -116,6 +116,38 @@ def enqueue(
     return message
 
 
+def enqueue_row(
+    session: Session,
+    *,
+    kind: str,
+    ordering_key: str,
+    method: str,
+    url: str,
+    body: str | None = None,
+    context: dict | None = None,
+    supersede: bool = False,
+    status: str = "pending",
+    last_error: str | None = None,
+) -> int:
+    """``enqueue`` in Core statements, for paths that queue one message per pupil: no ORM
+    object and no flush. Returns the new message's ``seq``. ``status`` other than pending
+    records a message that is settled at once (e.g. dead: no address known)."""
+    table = OutboxMessage.__table__
+    now = utcnow()
+    if supersede:
+        session.execute(
+            table.update()
+            .where(table.c.ordering_key == ordering_key, table.c.status == "pending")
+            .values(status="superseded", settled_at=now)
+        )
+    values = {
+        "kind": kind, "ordering_key": ordering_key, "method": method, "url": url, "body": body,
+        "context": json.dumps(context or {}, sort_keys=True), "status": status, "attempts": 0, "next_attempt_at": now,
+        "created_at": now, "settled_at": None if status == "pending" else now, "last_error": last_error,
+    }  # fmt: skip
+    return session.execute(table.insert().values(**values).returning(table.c.seq)).scalar_one()
+
+
 def dead_letters(session: Session, limit: int = 1000) -> list[OutboxMessage]:
     return list(
         session.scalars(select(OutboxMessage).where(OutboxMessage.status == "dead").order_by(OutboxMessage.seq).limit(limit))

@@ -271,11 +271,11 @@ class Worker(PollingLoop):
                         try:
                             with session.begin_nested():
                                 done += self._process(session, message_id, attempts, prepared[message_id])
-                        except Exception as exc:
+                        except Exception as exc:  # noqa: BLE001 - the message fails alone (its savepoint)
                             failures.append((message_id, attempts, exc))
                         if time.monotonic() - started > self._txn_seconds:
                             break
-            except Exception as exc:  # the commit itself failed: nothing of the chunk happened
+            except Exception as exc:  # noqa: BLE001 - the commit itself failed: nothing of the chunk happened
                 session.rollback()
                 failures += [(message_id, attempts, exc) for message_id, attempts in chunk_done]
                 done = 0
@@ -306,7 +306,7 @@ class Worker(PollingLoop):
             if many is not None:
                 try:
                     values = many(self._read_sessions, messages)
-                except Exception as exc:  # reported when each message is processed
+                except Exception as exc:  # noqa: BLE001 - reported when each message is processed
                     values = {m.id: exc for m in messages}
                 for m in messages:
                     prepared[m.id] = (True, values.get(m.id))
@@ -314,7 +314,7 @@ class Worker(PollingLoop):
             for m in messages:
                 try:
                     prepared[m.id] = (True, handler.prepare(self._read_sessions, m))
-                except Exception as exc:  # reported when the message is processed
+                except Exception as exc:  # noqa: BLE001 - reported when the message is processed
                     prepared[m.id] = (True, exc)
         return prepared
 

@@ -488,6 +488,8 @@ class RenderReport(TwoPhase):
 
     def __init__(self, settings, source) -> None:
         self.settings, self.source = settings, source
+        self._endpoints: dict[tuple[str, str], tuple[str | None, float]] = {}
+        self._school_oins: dict[int, str] = {}  # a school's OIN never changes (derived from its BRIN)
 
     def warm(self) -> None:
         """Fonts, template and specifications loaded once per process (seconds of CPU)."""
@@ -499,67 +501,125 @@ class RenderReport(TwoPhase):
         report.ensure_fonts()
 
     def prepare(self, sessions, message) -> dict | None:
+        return self.prepare_many(sessions, [message]).get(message.id)
+
+    def prepare_many(self, sessions, messages) -> dict:
+        """The PDFs of a batch of jobs: one read for all their results, pupils, identities and
+        schools (Core, no ORM objects), then rendering, then each written to a temporary file.
+        A job whose result has a newer revision by now gets None (the newer job renders)."""
+        from types import SimpleNamespace
+
+        from sqlalchemy import and_
+
         from eduketen.doorstroomtoets import report
         from eduketen.register.models import Pupil, PupilIdentity, School
 
-        job = json.loads(message.payload)
+        jobs = {m.id: json.loads(m.payload) for m in messages}
+        r, p, i, sc = Resultaat.__table__, Pupil.__table__, PupilIdentity.__table__, School.__table__
+        pupil_ids = sorted({job["pupil_id"] for job in jobs.values()})
+        rows: dict[tuple[int, str], Any] = {}
         with sessions() as session:
-            result = session.get(Resultaat, (job["pupil_id"], job["schooljaar"]))
-            if result is None or result.revision != job["revision"]:
-                return None  # a newer revision has its own job
-            pupil = session.get(Pupil, result.pupil_id)
-            identity = session.get(PupilIdentity, result.pupil_id)
-            school = session.get(School, result.school_id)
-            spec = version_for_schooljaar(result.schooljaar)
-            wire = wire_result(result, pupil, spec, self.settings.public_url)
-            session.expunge_all()
-            session.rollback()
-        pdf = report.render_for_result(wire, school=school, identity=identity, rapport_id=result.rapport_id)
+            for start in range(0, len(pupil_ids), 500):
+                statement = (
+                    select(r.c.pupil_id, r.c.schooljaar, r.c.school_id, r.c.data, r.c.revision, r.c.rapport_id, r.c.updated_at,
+                           p.c.eck_id, p.c.las_key, i.c.roepnaam, i.c.voorvoegsel, i.c.achternaam, i.c.geboortedatum,
+                           sc.c.name.label("school_name"), sc.c.brin)
+                    .join(p, p.c.id == r.c.pupil_id)
+                    .join(sc, sc.c.id == r.c.school_id)
+                    .outerjoin(i, and_(i.c.pupil_id == r.c.pupil_id))
+                    .where(r.c.pupil_id.in_(pupil_ids[start : start + 500]))
+                )
+                for row in session.execute(statement):
+                    rows[(row.pupil_id, row.schooljaar)] = row
+            session.rollback()  # release the read before the slow part
         directory = Path(self.settings.data_dir) / "rapporten"
         directory.mkdir(parents=True, exist_ok=True)
-        tmp = directory / f"{result.rapport_id}.{result.revision}.tmp"
-        tmp.write_bytes(pdf)
-        return {"tmp": str(tmp), "revision": result.revision}
+        prepared: dict[str, dict | None] = {}
+        for message_id, job in jobs.items():
+            row = rows.get((job["pupil_id"], job["schooljaar"]))
+            if row is None or row.revision != job["revision"]:
+                prepared[message_id] = None  # a newer revision has its own job
+                continue
+            spec = version_for_schooljaar(row.schooljaar)
+            wire = wire_result(row, SimpleNamespace(eck_id=row.eck_id, las_key=row.las_key), spec, self.settings.public_url)
+            identity = SimpleNamespace(roepnaam=row.roepnaam, voorvoegsel=row.voorvoegsel, achternaam=row.achternaam,
+                                       geboortedatum=row.geboortedatum) if row.achternaam is not None else None  # fmt: skip
+            pdf = report.render_for_result(
+                wire, school=SimpleNamespace(name=row.school_name, brin=row.brin), identity=identity, rapport_id=row.rapport_id
+            )
+            tmp = directory / f"{row.rapport_id}.{row.revision}.tmp"
+            tmp.write_bytes(pdf)
+            # the wire message goes to the LAS as rendered (the same datumtijd and report URL)
+            prepared[message_id] = {"tmp": str(tmp), "revision": row.revision, "wire": wire}
+        return prepared
 
     def apply(self, session: Session, message, prepared: dict | None) -> dict:
+        """Record the PDF and queue the result for the school's LAS, in Core statements (this
+        runs once per pupil under the write lock)."""
         from eduketen.core import outbox
-        from eduketen.register.models import Pupil, School
+        from eduketen.register.models import School
 
         job = json.loads(message.payload)
-        result = session.get(Resultaat, (job["pupil_id"], job["schooljaar"]))
-        if prepared is None or result is None or result.revision != prepared["revision"]:
+        r = Resultaat.__table__
+        d = Deelname.__table__
+        found = session.execute(
+            select(r.c.revision, r.c.rapport_id, r.c.school_id, r.c.schooljaar, d.c.routeringskenmerk)
+            .outerjoin(d, (d.c.pupil_id == r.c.pupil_id) & (d.c.schooljaar == r.c.schooljaar))
+            .where(r.c.pupil_id == job["pupil_id"], r.c.schooljaar == job["schooljaar"])
+        ).first()
+        if prepared is None or found is None or found.revision != prepared["revision"]:
             if prepared:
                 Path(prepared["tmp"]).unlink(missing_ok=True)
             return {"overgeslagen": 1}
-        path = Path(prepared["tmp"]).with_name(f"{result.rapport_id}.pdf")
+        path = Path(prepared["tmp"]).with_name(f"{found.rapport_id}.pdf")
         Path(prepared["tmp"]).replace(path)
-        result.rapport_path = str(path)
-        result.rapport_revision = result.revision
-        pupil = session.get(Pupil, result.pupil_id)
-        school = session.get(School, result.school_id)
-        deelname = session.get(Deelname, (result.pupil_id, result.schooljaar))
-        spec = version_for_schooljaar(result.schooljaar)
-        key = f"dt-resultaat:{result.pupil_id}:{result.schooljaar}"
-        context = {"pupil": result.pupil_id, "schooljaar": result.schooljaar, "revision": result.revision}
-        base = self.source.endpoint_url(spec.namespace, deelname.routeringskenmerk, session) if deelname else None
+        session.execute(
+            r.update()
+            .where(r.c.pupil_id == job["pupil_id"], r.c.schooljaar == job["schooljaar"], r.c.revision == found.revision)
+            .values(rapport_path=str(path), rapport_revision=found.revision)
+        )
+        spec = version_for_schooljaar(found.schooljaar)
+        key = f"dt-resultaat:{job['pupil_id']}:{found.schooljaar}"
+        context = {"pupil": job["pupil_id"], "schooljaar": found.schooljaar, "revision": found.revision}
+        routing = found.routeringskenmerk
+        base = self._endpoint(spec.namespace, routing, session) if routing else None
         if base is None:
-            sent = outbox.enqueue(session, kind="dt.leerlingresultaat", ordering_key=key, method="POST", url="", context=context, supersede=True)
-            sent.status, sent.settled_at = "dead", utcnow()
-            routing = deelname.routeringskenmerk if deelname else "?"
-            sent.last_error = f"no LAS endpoint registered for routeringskenmerk {routing} ({spec.namespace})"
+            outbox.enqueue_row(
+                session, kind="dt.leerlingresultaat", ordering_key=key, method="POST", url="", context=context, supersede=True,
+                status="dead", last_error=f"no LAS endpoint registered for routeringskenmerk {routing or '?'} ({spec.namespace})",
+            )  # fmt: skip
             return {"rapport": 1, "afgeleverd": 0}
-        message_body = wire_result(result, pupil, spec, self.settings.public_url)
-        outbox.enqueue(
+        school_oin = self._school_oins.get(found.school_id)
+        if school_oin is None:
+            school_oin = self._school_oins[found.school_id] = session.scalar(select(School.oin).where(School.id == found.school_id))
+        outbox.enqueue_row(
             session,
             kind="dt.leerlingresultaat",
             ordering_key=key,
             method="POST",
-            url=f"{base.rstrip('/')}/leerlingresultaat?edu-to={deelname.routeringskenmerk}&edu-from={school.oin}",
-            body=json.dumps(message_body, ensure_ascii=False),
+            url=f"{base.rstrip('/')}/leerlingresultaat?edu-to={routing}&edu-from={school_oin}",
+            body=json.dumps(prepared["wire"], ensure_ascii=False),
             context=context,
             supersede=True,  # standlevering: the newest state replaces any older one not yet sent
         )
         return {"rapport": 1, "afgeleverd": 1}
+
+    def _endpoint(self, namespace: str, routing: str, session: Session) -> str | None:
+        """The LAS address of an administration, looked up at most once a second per
+        administration (a national season asks for the same few thousand addresses 190,000
+        times; the register's own views are cached longer than this)."""
+        import time
+
+        now = time.monotonic()
+        key = (namespace, routing)
+        hit = self._endpoints.get(key)
+        if hit is not None and now - hit[1] < 1.0:
+            return hit[0]
+        url = self.source.endpoint_url(namespace, routing, session)
+        if len(self._endpoints) > 100_000:
+            self._endpoints.clear()
+        self._endpoints[key] = (url, now)
+        return url
 
 
 # -- the school's landscape: what happened on the Doorstroomtoets flows ----------------------------------
