@@ -236,7 +236,9 @@ class OutboxDeliverer(PollingLoop):
             claimed = {row.seq: row.attempts for row in session.execute(sql)}
             if not claimed:
                 return []
-            messages = list(session.scalars(select(OutboxMessage).where(OutboxMessage.seq.in_(list(claimed)))))
+            # read as plain rows (no identity map, no ORM loading) and handed on as transient objects
+            table = OutboxMessage.__table__
+            messages = [OutboxMessage(**row._mapping) for row in session.execute(select(table).where(table.c.seq.in_(list(claimed))))]
         # keys can repeat within one claim only for older-settled keys; keep the oldest per key
         messages.sort(key=lambda m: m.seq)
         seen: set[str] = set()
@@ -275,12 +277,16 @@ class OutboxDeliverer(PollingLoop):
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
         responses = self._loop.run_until_complete(self._send_all(batch))
-        # One transaction for the round (one fsync), each message in its own savepoint.
+        # One transaction for the round (one fsync), each message in its own savepoint; what each
+        # message looks like now is read for the whole round in one statement.
+        table = OutboxMessage.__table__
         with self._sessions() as session, session.begin():
+            seqs = [m.seq for m in batch]
+            now_rows = {row.seq: row for row in session.execute(select(table.c.seq, table.c.status, table.c.attempts).where(table.c.seq.in_(seqs)))}
             for message, response in zip(batch, responses, strict=True):
                 try:
                     with session.begin_nested():
-                        self._settle(session, message, response)
+                        self._settle(session, message, response, now_rows.get(message.seq))
                 except Exception:
                     log.exception("settling outbox message %s failed; it will be retried", message.seq)
         return len(batch)
@@ -303,36 +309,36 @@ class OutboxDeliverer(PollingLoop):
 
         return await asyncio.gather(*(one(m) for m in batch))
 
-    def _settle(self, session: Session, message: OutboxMessage, response: PeerResponse) -> None:
-        current = session.get(OutboxMessage, message.seq)
+    def _settle(self, session: Session, message: OutboxMessage, response: PeerResponse, current) -> None:
+        """``current``: the message's (seq, status, attempts) as stored now. Written with one
+        fenced Core UPDATE (seq and attempts as claimed)."""
         if current is None or current.attempts != message.attempts:
             return  # the lease ran out and another deliverer took it over
+        message.status = current.status  # e.g. superseded while it was in flight
         handler = self._handlers.get(message.kind)
-        verdict = handler(session, current, response) if handler else None
+        verdict = handler(session, message, response) if handler else None
         verdict = verdict or default_verdict(response)
         now = utcnow()
-        current.last_status = response.status
-        current.locked_until = None
+        values: dict[str, Any] = {"last_status": response.status, "locked_until": None}
+        pending = current.status == "pending"
         if verdict.outcome == "done":
-            if current.status == "pending":
-                current.status = "delivered"
-            current.settled_at = now
-            current.last_error = None
+            if pending:
+                values["status"] = "delivered"
+            values.update(settled_at=now, last_error=None)
             self.delivered += 1
-        elif verdict.outcome == "retry" and current.attempts < self._max_attempts and current.status == "pending":
-            delay = min(self._backoff_max, self._backoff_base * 2 ** (current.attempts - 1))
-            current.next_attempt_at = now + timedelta(seconds=delay * (0.5 + random.random() / 2))
-            current.last_error = verdict.reason
+        elif verdict.outcome == "retry" and message.attempts < self._max_attempts and pending:
+            delay = min(self._backoff_max, self._backoff_base * 2 ** (message.attempts - 1))
+            values.update(next_attempt_at=now + timedelta(seconds=delay * (0.5 + random.random() / 2)), last_error=verdict.reason)
             self.retried += 1
-        elif current.status == "pending":
-            current.status = "dead"
-            current.settled_at = now
+        elif pending:
             reason = verdict.reason or "gave up"
             if verdict.outcome == "retry":
-                reason = f"gave up after {current.attempts} attempts: {reason}"
-            current.last_error = reason
+                reason = f"gave up after {message.attempts} attempts: {reason}"
+            values.update(status="dead", settled_at=now, last_error=reason)
             self.dead += 1
             log.warning("outbox message %s dead: %s", message.seq, reason, extra={"kind": message.kind})
+        table = OutboxMessage.__table__
+        session.execute(table.update().where(table.c.seq == message.seq, table.c.attempts == message.attempts).values(**values))
 
 
 def activity(session: Session, *, kinds: tuple[str, ...], keys: list[str] | None = None, key_prefix: str | None = None,
