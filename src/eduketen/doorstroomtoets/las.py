@@ -374,63 +374,79 @@ def on_send_response(session: Session, message: OutboxMessage, response: PeerRes
 
 def store_result(session: Session, *, school_id: int, body: dict, received_at: datetime, edu_to: str, edu_from: str) -> dict:
     """Standlevering: the latest delivery is the complete current set for the pupil. Results are
-    stored apart from identity data; the report is fetched afterwards through the outbox."""
+    stored apart from identity data; the report is fetched afterwards through the outbox. Core
+    statements only (this runs once per pupil of the national season)."""
     scores = body["resultatenscores"]
     eck, las = refs_of(scores["deelnemerref"])
-    pupil = register.find_pupils(session, school_id, [(eck, las)])[0]
-    if pupil is None:
+    pupil_id = _pupil_id(session, school_id, eck, las)
+    if pupil_id is None:
         return {"resultaten": 1, "onbekende_leerling": 1}
     schooljaar = body["schooljaar"]
-    current = session.get(LasResultaat, (pupil.id, schooljaar))
+    table = LasResultaat.__table__
+    current = session.execute(
+        select(table.c.data, table.c.message_datumtijd, table.c.rapport_status).where(
+            table.c.pupil_id == pupil_id, table.c.schooljaar == schooljaar
+        )
+    ).first()
     datumtijd = body["datumtijd"]
     if current is not None and current.message_datumtijd > datumtijd:
         return {"resultaten": 1, "ouder_dan_bekend": 1}  # an older delivery never overwrites a newer one
     kept = {k: v for k, v in scores.items() if k != "deelnemerref"}
     data = json.dumps({"resultatenscores": kept, "toets": body["toets"]}, ensure_ascii=False, sort_keys=True)
     url = (scores.get("resultaten") or {}).get("aanvullendeinfo")
+    changed = current is None or current.data != data
+    values = {"toets": body["toets"]["id"], "data": data, "message_datumtijd": datumtijd, "received_at": received_at}
+    fetch = bool(url) and (changed or (current is not None and current.rapport_status != "fetched"))
+    if fetch:
+        values.update(rapport_url=url, rapport_status="waiting")
     if current is None:
-        current = LasResultaat(pupil_id=pupil.id, schooljaar=schooljaar, school_id=school_id)
-        session.add(current)
-    changed = current.data != data
-    current.toets = body["toets"]["id"]
-    current.data = data
-    current.message_datumtijd = datumtijd
-    current.received_at = received_at
-    if url and (changed or current.rapport_status != "fetched"):
-        current.rapport_url = url
-        current.rapport_status = "waiting"
+        session.execute(table.insert().values(pupil_id=pupil_id, schooljaar=schooljaar, school_id=school_id, **values))
+    else:
+        session.execute(table.update().where(table.c.pupil_id == pupil_id, table.c.schooljaar == schooljaar).values(**values))
+    if fetch:
         query = urlencode({"edu-to": edu_from, "edu-from": edu_to})  # the report is asked for on the school's behalf
-        outbox.enqueue(
+        outbox.enqueue_row(
             session,
             kind="las.rapport",
-            ordering_key=f"las-rapport:{pupil.id}:{schooljaar}",
+            ordering_key=f"las-rapport:{pupil_id}:{schooljaar}",
             method="GET",
             url=f"{url}{'&' if '?' in url else '?'}{query}",
-            context={"pupil": pupil.id, "schooljaar": schooljaar},
+            context={"pupil": pupil_id, "schooljaar": schooljaar},
             supersede=True,
         )
-    session.flush()
     return {"resultaten": 1, "opgeslagen": 1, "gewijzigd": int(changed)}
+
+
+def _pupil_id(session: Session, school_id: int, eck: str | None, las: str | None) -> int | None:
+    """The pupil of (ECK iD, LAS key) at the school; the ECK iD leads (as register.find_pupils)."""
+    table = Pupil.__table__
+    if eck:
+        found = session.scalar(select(table.c.id).where(table.c.school_id == school_id, table.c.eck_id == eck).limit(1))
+        if found is not None:
+            return found
+    if las:
+        return session.scalar(select(table.c.id).where(table.c.school_id == school_id, table.c.las_key == las).limit(1))
+    return None
 
 
 def report_handler(report_dir: Path):
     def on_report(session: Session, message: OutboxMessage, response: PeerResponse) -> Verdict | None:
         context = json.loads(message.context)
-        result = session.get(LasResultaat, (context["pupil"], context["schooljaar"]))
+        table = LasResultaat.__table__
+        where = (table.c.pupil_id == context["pupil"], table.c.schooljaar == context["schooljaar"])
         if response.status == 204:
             return Verdict("retry", "report not yet available (204)")
-        if response.status == 200 and response.content_type.startswith("application/pdf") and result is not None:
+        exists = session.execute(select(table.c.pupil_id).where(*where)).first() is not None
+        if response.status == 200 and response.content_type.startswith("application/pdf") and exists:
             report_dir.mkdir(parents=True, exist_ok=True)
             path = report_dir / f"{context['pupil']}-{context['schooljaar']}.pdf"
             tmp = path.with_suffix(".tmp")
             tmp.write_bytes(response.body)
             tmp.replace(path)
-            result.rapport_path = str(path)
-            result.rapport_status = "fetched"
-            result.rapport_fetched_at = utcnow()
+            session.execute(table.update().where(*where).values(rapport_path=str(path), rapport_status="fetched", rapport_fetched_at=utcnow()))
             return Verdict("done")
-        if response.status == 404 and result is not None:
-            result.rapport_status = "unavailable"
+        if response.status == 404 and exists:
+            session.execute(table.update().where(*where).values(rapport_status="unavailable"))
         return None
 
     return on_report
