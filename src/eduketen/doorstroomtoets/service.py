@@ -379,19 +379,92 @@ def report_url(public_url: str, spec: SpecVersion, rapport_id: str) -> str:
     return f"{public_url.rstrip('/')}{spec.base_path}/leerlingrapport/{rapport_id}"
 
 
+IMPORT_CHUNK = 1000  # pupils per transaction of store_results_in_chunks, and per set of reads
+
+
 def store_results(session: Session, items: list[ResultInput], *, public_url: str) -> ImportOutcome:
     """Standlevering per pupil: each import is the complete current result. A changed result gets
-    a new revision, its report is made again and it is delivered to the school's LAS."""
-    from eduketen.core.identifiers import brin_from_school_oin
-    from eduketen.doorstroomtoets.schemas import body_schema, schema_errors
-    from eduketen.register import repository as register_repo
-    from eduketen.register import service as register_service
+    a new revision, its report is made again and it is delivered to the school's LAS.
 
+    Set-based, per chunk of pupils: the chunk's schools, pupils, registrations and current
+    results are read in a few statements, and the new and changed results and their report jobs
+    written with one ``executemany`` each (no ORM object per pupil). Rows that do not fit are
+    rejected with the reason, as before; the others are stored."""
     outcome = ImportOutcome()
+    schools: dict[str, Any] = {}
+    for start in range(0, len(items), IMPORT_CHUNK):
+        _store_chunk(session, items[start : start + IMPORT_CHUNK], public_url, outcome, schools)
+    return outcome
+
+
+def store_results_in_chunks(sessions: sessionmaker[Session], items: list[ResultInput], *, public_url: str,
+                            chunk: int = IMPORT_CHUNK) -> ImportOutcome:  # fmt: skip
+    """``store_results`` with one transaction per chunk of pupils: the worker renders the first
+    reports while the rest is imported, and on SQLite the write lock is never held for a whole
+    national file. A crash in between leaves the chunks before it stored; importing the same
+    file again stores the rest and leaves those unchanged (standlevering)."""
+    from eduketen.core.db import unit_of_work
+
+    total = ImportOutcome()
+    for start in range(0, len(items), chunk):
+        with unit_of_work(sessions) as session:
+            part = store_results(session, items[start : start + chunk], public_url=public_url)
+        total.stored += part.stored
+        total.unchanged += part.unchanged
+        total.rejected += part.rejected
+    return total
+
+
+def _store_chunk(session: Session, items: list[ResultInput], public_url: str, outcome: ImportOutcome, schools: dict) -> None:
+    from sqlalchemy import bindparam, or_
+
+    from eduketen.core.identifiers import brin_from_school_oin
+    from eduketen.core.models import InboxMessage
+    from eduketen.doorstroomtoets.schemas import body_schema, schema_errors
+    from eduketen.register.models import Pupil, School
+
     now = utcnow()
+    brins = {(brin_from_school_oin(i.school) if len(i.school) == 20 else i.school.upper()) or "" for i in items}
+    missing = [b for b in brins if b not in schools]
+    sc = School.__table__
+    for start in range(0, len(missing), 500):
+        part = missing[start : start + 500]
+        found = {row.brin: row for row in session.execute(select(sc.c.id, sc.c.brin).where(sc.c.brin.in_(part)))}
+        for brin in part:
+            schools[brin] = found.get(brin)
+    school_ids = sorted({row.id for b in brins if (row := schools.get(b)) is not None})
+    # the chunk's pupils, by ECK iD and by LAS key within their school (ECK iD leads)
+    eck_ids = sorted({i.eck_id for i in items if i.eck_id})
+    las_keys = sorted({i.las_key for i in items if i.las_key})
+    p = Pupil.__table__
+    by_eck: dict[tuple[int, str], int] = {}
+    by_las: dict[tuple[int, str], int] = {}
+    for start in range(0, max(len(eck_ids), len(las_keys)), 400):
+        conditions = []
+        if eck_ids[start : start + 400]:
+            conditions.append(p.c.eck_id.in_(eck_ids[start : start + 400]))
+        if las_keys[start : start + 400]:
+            conditions.append(p.c.las_key.in_(las_keys[start : start + 400]))
+        if not conditions or not school_ids:
+            continue
+        for row in session.execute(select(p.c.id, p.c.school_id, p.c.eck_id, p.c.las_key).where(p.c.school_id.in_(school_ids), or_(*conditions))):
+            if row.eck_id:
+                by_eck[(row.school_id, row.eck_id)] = row.id
+            if row.las_key:
+                by_las[(row.school_id, row.las_key)] = row.id
+    pupil_ids = sorted(set(by_eck.values()) | set(by_las.values()))
+    d, r = Deelname.__table__, Resultaat.__table__
+    registered: set[tuple[int, str]] = set()
+    current: dict[tuple[int, str], dict] = {}
+    for start in range(0, len(pupil_ids), 500):
+        part = pupil_ids[start : start + 500]
+        registered.update((row.pupil_id, row.schooljaar) for row in session.execute(select(d.c.pupil_id, d.c.schooljaar).where(d.c.pupil_id.in_(part))))
+        for row in session.execute(select(r.c.pupil_id, r.c.schooljaar, r.c.data, r.c.revision, r.c.rapport_id).where(r.c.pupil_id.in_(part))):
+            current[(row.pupil_id, row.schooljaar)] = {"data": row.data, "revision": row.revision, "rapport_id": row.rapport_id, "new": False}
+    written: dict[tuple[int, str], dict] = {}  # what this chunk changes, in its final state
     for item in items:
-        brin = brin_from_school_oin(item.school) if len(item.school) == 20 else item.school.upper()
-        school = register_repo.school_by_brin(session, brin or "")
+        brin = (brin_from_school_oin(item.school) if len(item.school) == 20 else item.school.upper()) or ""
+        school = schools.get(brin)
         if school is None:
             outcome.rejected.append({"regel": item.line, "fout": f"school {item.school} is niet bekend"})
             continue
@@ -399,15 +472,17 @@ def store_results(session: Session, items: list[ResultInput], *, public_url: str
         if spec is None:
             outcome.rejected.append({"regel": item.line, "fout": f"geen versie van de afspraak voor schooljaar {item.schooljaar}"})
             continue
-        pupil = register_service.find_pupils(session, school.id, [(item.eck_id, item.las_key)])[0]
-        deelname = session.get(Deelname, (pupil.id, item.schooljaar)) if pupil else None
-        if deelname is None:
+        pupil_id = by_eck.get((school.id, item.eck_id)) if item.eck_id else None
+        if pupil_id is None and item.las_key:
+            pupil_id = by_las.get((school.id, item.las_key))
+        key = (pupil_id, item.schooljaar)
+        if pupil_id is None or key not in registered:
             outcome.rejected.append(
                 {"regel": item.line, "fout": f"leerling is niet aangemeld voor de doorstroomtoets {item.schooljaar} bij school {school.brin}"}
             )
             continue
-        current = session.get(Resultaat, (pupil.id, item.schooljaar))
-        rapport_id = current.rapport_id if current else str(uuid.uuid4())
+        state = current.get(key)
+        rapport_id = state["rapport_id"] if state else str(uuid.uuid4())
         message = item.build(spec.key, report_url(public_url, spec, rapport_id))
         errors = schema_errors(body_schema(spec.key, "Leerlingresultaat"), message)
         if errors:
@@ -415,47 +490,45 @@ def store_results(session: Session, items: list[ResultInput], *, public_url: str
             continue
         scores = {k: v for k, v in message["resultatenscores"].items() if k != "deelnemerref"}
         data = json.dumps({"resultatenscores": scores, "toets": message["toets"]}, ensure_ascii=False, sort_keys=True)
-        if current is not None and current.data == data:
+        if state is not None and state["data"] == data:
             outcome.unchanged += 1
             continue
-        if current is None:
-            current = Resultaat(
-                pupil_id=pupil.id, schooljaar=item.schooljaar, school_id=school.id, rapport_id=rapport_id, revision=0, rapport_revision=0
-            )
-            session.add(current)
-        current.toets = message["toets"]["id"]
-        current.data = data
-        current.revision += 1
-        current.updated_at = now
-        session.flush()
-        _queue_render(session, current, spec, now)
+        if state is None:
+            state = current[key] = {"data": None, "revision": 0, "rapport_id": rapport_id, "new": True}
+        state.update(data=data, revision=state["revision"] + 1, toets=message["toets"]["id"], school_id=school.id, spec=spec)
+        written[key] = state
         outcome.stored += 1
-    return outcome
-
-
-def _queue_render(session: Session, result: Resultaat, spec: SpecVersion, now: datetime) -> None:
-    from eduketen.core.models import InboxMessage
-
-    payload = {"pupil_id": result.pupil_id, "schooljaar": result.schooljaar, "revision": result.revision}
-    session.add(
-        InboxMessage(
-            id=str(uuid.uuid4()),
-            service="doorstroomtoets",
-            version=spec.version,
-            operation="doorstroomtoets.rapport",
-            school_oin="-",
-            routing="-",
-            sender_oin="-",
-            schooljaar=result.schooljaar,
-            idempotency_key=f"rapport:{result.rapport_id}:{result.revision}",
-            payload=json.dumps(payload),
-            item_count=1,
-            status="pending",
-            attempts=0,
-            received_at=now,
-            available_at=now,
-        )
-    )
+    if not written:
+        return
+    inserts = [
+        {"pupil_id": pid, "schooljaar": sj, "school_id": st["school_id"], "toets": st["toets"], "data": st["data"], "revision": st["revision"],
+         "rapport_id": st["rapport_id"], "rapport_revision": 0, "updated_at": now}
+        for (pid, sj), st in written.items() if st["new"]
+    ]  # fmt: skip
+    updates = [
+        {"b_pupil": pid, "b_jaar": sj, "toets": st["toets"], "data": st["data"], "revision": st["revision"], "updated_at": now}
+        for (pid, sj), st in written.items() if not st["new"]
+    ]  # fmt: skip
+    if inserts:
+        session.execute(r.insert(), inserts)
+    if updates:
+        session.execute(
+            r.update().where(r.c.pupil_id == bindparam("b_pupil"), r.c.schooljaar == bindparam("b_jaar"))
+            .values(toets=bindparam("toets"), data=bindparam("data"), revision=bindparam("revision"), updated_at=bindparam("updated_at")),
+            updates,
+        )  # fmt: skip
+    for st in written.values():
+        st["new"] = False  # stored now: a later chunk with the same pupil updates it
+    jobs = [
+        {"id": str(uuid.uuid4()), "service": "doorstroomtoets", "version": st["spec"].version, "operation": "doorstroomtoets.rapport",
+         "school_oin": "-", "routing": "-", "sender_oin": "-", "schooljaar": sj,
+         "idempotency_key": f"rapport:{st['rapport_id']}:{st['revision']}",
+         "payload": json.dumps({"pupil_id": pid, "schooljaar": sj, "revision": st["revision"]}), "item_count": 1, "request_id": None,
+         "status": "pending", "attempts": 0, "received_at": now, "available_at": now, "locked_until": None, "processed_at": None,
+         "outcome": None, "last_error": None}
+        for (pid, sj), st in written.items()
+    ]  # fmt: skip
+    session.execute(InboxMessage.__table__.insert(), jobs)
 
 
 def wire_result(result: Resultaat, pupil, spec: SpecVersion, public_url: str) -> dict:
