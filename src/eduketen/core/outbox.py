@@ -277,6 +277,12 @@ class OutboxDeliverer(PollingLoop):
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
         responses = self._loop.run_until_complete(self._send_all(batch))
+        self.settle(batch, responses)
+        return len(batch)
+
+    def settle(self, batch: list[OutboxMessage], responses: list[PeerResponse]) -> None:
+        """Record the answers of a claimed round. A message whose claim another deliverer took
+        over meanwhile (its lease ran out: ``attempts`` moved on) is left alone."""
         # One transaction for the round (one fsync), each message in its own savepoint; what each
         # message looks like now is read for the whole round in one statement.
         table = OutboxMessage.__table__
@@ -289,7 +295,6 @@ class OutboxDeliverer(PollingLoop):
                         self._settle(session, message, response, now_rows.get(message.seq))
                 except Exception:
                     log.exception("settling outbox message %s failed; it will be retried", message.seq)
-        return len(batch)
 
     async def _send_all(self, batch: list[OutboxMessage]) -> list[PeerResponse]:
         if self._client is None:
