@@ -17,6 +17,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from eduketen.core.db import bind_time, utcnow
@@ -132,20 +133,30 @@ def enqueue_row(
     """``enqueue`` in Core statements, for paths that queue one message per pupil: no ORM
     object and no flush. Returns the new message's ``seq``. ``status`` other than pending
     records a message that is settled at once (e.g. dead: no address known)."""
-    table = OutboxMessage.__table__
     now = utcnow()
+    conn = session.connection()
+    supersede_statement, insert_statement = _enqueue_statements()
     if supersede:
-        session.execute(
-            table.update()
-            .where(table.c.ordering_key == ordering_key, table.c.status == "pending")
-            .values(status="superseded", settled_at=now)
-        )
+        conn.execute(supersede_statement, {"key": ordering_key, "now": now})
     values = {
         "kind": kind, "ordering_key": ordering_key, "method": method, "url": url, "body": body,
         "context": json.dumps(context or {}, sort_keys=True), "status": status, "attempts": 0, "next_attempt_at": now,
         "created_at": now, "settled_at": None if status == "pending" else now, "last_error": last_error,
     }  # fmt: skip
-    return session.execute(table.insert().values(**values).returning(table.c.seq)).scalar_one()
+    return conn.execute(insert_statement, values).scalar_one()
+
+
+@functools.cache
+def _enqueue_statements():
+    """Built once: a statement built per call costs more CPU (coercion, cache key) than running it."""
+    table = OutboxMessage.__table__
+    supersede = (
+        table.update()
+        .where(table.c.ordering_key == bindparam("key"), table.c.status == "pending")
+        .values(status="superseded", settled_at=bindparam("now", type_=table.c.settled_at.type))
+    )
+    insert = table.insert().returning(table.c.seq)
+    return supersede, insert
 
 
 def dead_letters(session: Session, limit: int = 1000) -> list[OutboxMessage]:

@@ -9,6 +9,7 @@ token: a worker finishes a message only if ``attempts`` is still what it claimed
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from eduketen.core.db import bind_time, utcnow
@@ -339,18 +340,14 @@ class Worker(PollingLoop):
         outcome = handler.apply(session, message, value) if two_phase and isinstance(handler, TwoPhase) else handler(session, message)
         # Fenced: only while this claim still holds (status and attempts as claimed). Otherwise
         # another worker took the message over: undo our effects (the savepoint).
-        table = InboxMessage.__table__
-        result = session.execute(
-            table.update()
-            .where(table.c.id == message_id, table.c.attempts == attempts, table.c.status == "processing")
-            .values(
-                status="done",
-                processed_at=utcnow(),
-                payload=None,  # the pupil data now lives in the domain tables only
-                outcome=json.dumps(outcome, sort_keys=True),
-                locked_until=None,
-                last_error=None,
-            )
+        result = session.connection().execute(
+            _done_statement(),
+            {
+                "b_id": message_id,
+                "b_attempts": attempts,
+                "processed_at": utcnow(),
+                "outcome": json.dumps(outcome, sort_keys=True),
+            },
         )
         if result.rowcount != 1:
             self.stats.lost_lease += 1
@@ -381,6 +378,24 @@ class Worker(PollingLoop):
                 .where(InboxMessage.id == message_id, InboxMessage.attempts == attempts)
                 .values(**values)
             )
+
+
+@functools.cache
+def _done_statement():
+    """A message marked done, fenced on the claim (built once; see ``_process``)."""
+    table = InboxMessage.__table__
+    return (
+        table.update()
+        .where(table.c.id == bindparam("b_id"), table.c.attempts == bindparam("b_attempts"), table.c.status == "processing")
+        .values(
+            status="done",
+            processed_at=bindparam("processed_at"),
+            payload=None,  # the pupil data now lives in the domain tables only
+            outcome=bindparam("outcome"),
+            locked_until=None,
+            last_error=None,
+        )
+    )
 
 
 def pending_count(session: Session) -> int:

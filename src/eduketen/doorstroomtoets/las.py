@@ -5,6 +5,7 @@ happened. No HTTP server code and no commit here."""
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 from dataclasses import dataclass, field
@@ -375,19 +376,17 @@ def on_send_response(session: Session, message: OutboxMessage, response: PeerRes
 def store_result(session: Session, *, school_id: int, body: dict, received_at: datetime, edu_to: str, edu_from: str) -> dict:
     """Standlevering: the latest delivery is the complete current set for the pupil. Results are
     stored apart from identity data; the report is fetched afterwards through the outbox. Core
-    statements only (this runs once per pupil of the national season)."""
+    statements built once (this runs once per pupil of the national season)."""
     scores = body["resultatenscores"]
     eck, las = refs_of(scores["deelnemerref"])
-    pupil_id = _pupil_id(session, school_id, eck, las)
+    conn = session.connection()
+    statements = _result_statements()
+    pupil_id = _pupil_id(conn, school_id, eck, las)
     if pupil_id is None:
         return {"resultaten": 1, "onbekende_leerling": 1}
     schooljaar = body["schooljaar"]
-    table = LasResultaat.__table__
-    current = session.execute(
-        select(table.c.data, table.c.message_datumtijd, table.c.rapport_status).where(
-            table.c.pupil_id == pupil_id, table.c.schooljaar == schooljaar
-        )
-    ).first()
+    key = {"b_pupil": pupil_id, "b_jaar": schooljaar}
+    current = conn.execute(statements["current"], key).first()
     datumtijd = body["datumtijd"]
     if current is not None and current.message_datumtijd > datumtijd:
         return {"resultaten": 1, "ouder_dan_bekend": 1}  # an older delivery never overwrites a newer one
@@ -395,14 +394,14 @@ def store_result(session: Session, *, school_id: int, body: dict, received_at: d
     data = json.dumps({"resultatenscores": kept, "toets": body["toets"]}, ensure_ascii=False, sort_keys=True)
     url = (scores.get("resultaten") or {}).get("aanvullendeinfo")
     changed = current is None or current.data != data
-    values = {"toets": body["toets"]["id"], "data": data, "message_datumtijd": datumtijd, "received_at": received_at}
-    fetch = bool(url) and (changed or (current is not None and current.rapport_status != "fetched"))
-    if fetch:
-        values.update(rapport_url=url, rapport_status="waiting")
+    fetch = bool(url) and (changed or current.rapport_status != "fetched")
+    values = {"toets": body["toets"]["id"], "data": data, "message_datumtijd": datumtijd, "received_at": received_at,
+              "rapport_url": url if fetch else (current.rapport_url if current is not None else None),
+              "rapport_status": "waiting" if fetch else (current.rapport_status if current is not None else "none")}  # fmt: skip
     if current is None:
-        session.execute(table.insert().values(pupil_id=pupil_id, schooljaar=schooljaar, school_id=school_id, **values))
+        conn.execute(statements["insert"], {"pupil_id": pupil_id, "schooljaar": schooljaar, "school_id": school_id, **values})
     else:
-        session.execute(table.update().where(table.c.pupil_id == pupil_id, table.c.schooljaar == schooljaar).values(**values))
+        conn.execute(statements["update"], {**key, **values})
     if fetch:
         query = urlencode({"edu-to": edu_from, "edu-from": edu_to})  # the report is asked for on the school's behalf
         outbox.enqueue_row(
@@ -417,36 +416,58 @@ def store_result(session: Session, *, school_id: int, body: dict, received_at: d
     return {"resultaten": 1, "opgeslagen": 1, "gewijzigd": int(changed)}
 
 
-def _pupil_id(session: Session, school_id: int, eck: str | None, las: str | None) -> int | None:
+@functools.cache
+def _result_statements() -> dict:
+    """Built once: per pupil, building a statement costs more CPU than running it."""
+    from sqlalchemy import bindparam
+
+    r, p = LasResultaat.__table__, Pupil.__table__
+    key = (r.c.pupil_id == bindparam("b_pupil"), r.c.schooljaar == bindparam("b_jaar"))
+    columns = ("toets", "data", "message_datumtijd", "received_at", "rapport_url", "rapport_status")
+    return {
+        "by_eck": select(p.c.id).where(p.c.school_id == bindparam("b_school"), p.c.eck_id == bindparam("b_ref")).limit(1),
+        "by_las": select(p.c.id).where(p.c.school_id == bindparam("b_school"), p.c.las_key == bindparam("b_ref")).limit(1),
+        "current": select(r.c.data, r.c.message_datumtijd, r.c.rapport_status, r.c.rapport_url).where(*key),
+        "insert": r.insert(),
+        "update": r.update().where(*key).values({c: bindparam(c) for c in columns}),
+        "exists": select(r.c.pupil_id).where(*key),
+        "fetched": r.update().where(*key).values(rapport_path=bindparam("path"), rapport_status="fetched",
+                                                 rapport_fetched_at=bindparam("at", type_=r.c.rapport_fetched_at.type)),
+        "unavailable": r.update().where(*key).values(rapport_status="unavailable"),
+    }
+
+
+def _pupil_id(conn, school_id: int, eck: str | None, las: str | None) -> int | None:
     """The pupil of (ECK iD, LAS key) at the school; the ECK iD leads (as register.find_pupils)."""
-    table = Pupil.__table__
+    statements = _result_statements()
     if eck:
-        found = session.scalar(select(table.c.id).where(table.c.school_id == school_id, table.c.eck_id == eck).limit(1))
+        found = conn.execute(statements["by_eck"], {"b_school": school_id, "b_ref": eck}).scalar()
         if found is not None:
             return found
     if las:
-        return session.scalar(select(table.c.id).where(table.c.school_id == school_id, table.c.las_key == las).limit(1))
+        return conn.execute(statements["by_las"], {"b_school": school_id, "b_ref": las}).scalar()
     return None
 
 
 def report_handler(report_dir: Path):
     def on_report(session: Session, message: OutboxMessage, response: PeerResponse) -> Verdict | None:
         context = json.loads(message.context)
-        table = LasResultaat.__table__
-        where = (table.c.pupil_id == context["pupil"], table.c.schooljaar == context["schooljaar"])
+        key = {"b_pupil": context["pupil"], "b_jaar": context["schooljaar"]}
         if response.status == 204:
             return Verdict("retry", "report not yet available (204)")
-        exists = session.execute(select(table.c.pupil_id).where(*where)).first() is not None
+        conn = session.connection()
+        statements = _result_statements()
+        exists = conn.execute(statements["exists"], key).first() is not None
         if response.status == 200 and response.content_type.startswith("application/pdf") and exists:
             report_dir.mkdir(parents=True, exist_ok=True)
             path = report_dir / f"{context['pupil']}-{context['schooljaar']}.pdf"
             tmp = path.with_suffix(".tmp")
             tmp.write_bytes(response.body)
             tmp.replace(path)
-            session.execute(table.update().where(*where).values(rapport_path=str(path), rapport_status="fetched", rapport_fetched_at=utcnow()))
+            conn.execute(statements["fetched"], {**key, "path": str(path), "at": utcnow()})
             return Verdict("done")
         if response.status == 404 and exists:
-            session.execute(table.update().where(*where).values(rapport_status="unavailable"))
+            conn.execute(statements["unavailable"], key)
         return None
 
     return on_report

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from eduketen.core.models import InboxMessage
@@ -13,9 +13,11 @@ from eduketen.core.worker import PermanentError
 from eduketen.doorstroomtoets import las, service
 from eduketen.register.models import School
 
+_SCHOOL_ID = select(School.__table__.c.id).where(School.__table__.c.oin == bindparam("b_oin"))  # built once
+
 
 def _school_id(session: Session, message: InboxMessage) -> int:
-    school_id = session.scalar(select(School.__table__.c.id).where(School.__table__.c.oin == message.school_oin))
+    school_id = session.connection().execute(_SCHOOL_ID, {"b_oin": message.school_oin}).scalar()
     if school_id is None:  # the school was removed from the register after the 202
         raise PermanentError("school no longer in the register")
     return school_id
