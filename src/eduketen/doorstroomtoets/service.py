@@ -3,6 +3,7 @@ and provisional advice. No HTTP and no commit here."""
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -335,22 +336,39 @@ class ReportRef:
     school_id: int
 
 
-def report_for(sessions: sessionmaker[Session], rapport_id: str) -> ReportRef | None:
+def report_lookup(sessions: sessionmaker[Session], rapport_id: str) -> tuple[ReportRef, Path | None] | None:
+    """The report with this id and its PDF of the current revision (None while it is not made
+    yet: 204), in one read; None when there is no such report."""
     with sessions() as session:
-        row = session.scalar(select(Resultaat).where(Resultaat.rapport_id == rapport_id))
-        if row is None:
-            return None
-        return ReportRef(row.rapport_id, row.pupil_id, row.schooljaar, row.school_id)
+        row = session.connection().execute(_report_statement(), {"b_id": rapport_id}).first()
+        session.rollback()
+    if row is None:
+        return None
+    ref = ReportRef(row.rapport_id, row.pupil_id, row.schooljaar, row.school_id)
+    if row.rapport_revision != row.revision or not row.rapport_path:
+        return ref, None
+    path = Path(row.rapport_path)
+    return ref, (path if path.exists() else None)
+
+
+@functools.cache
+def _report_statement():
+    from sqlalchemy import bindparam
+
+    r = Resultaat.__table__
+    return select(r.c.rapport_id, r.c.pupil_id, r.c.schooljaar, r.c.school_id, r.c.revision, r.c.rapport_revision,
+                  r.c.rapport_path).where(r.c.rapport_id == bindparam("b_id"))  # fmt: skip
+
+
+def report_for(sessions: sessionmaker[Session], rapport_id: str) -> ReportRef | None:
+    found = report_lookup(sessions, rapport_id)
+    return found[0] if found else None
 
 
 def report_file(sessions: sessionmaker[Session], ref: ReportRef) -> Path | None:
     """The PDF of the current revision, or None while it is not made yet (204)."""
-    with sessions() as session:
-        row = session.get(Resultaat, (ref.pupil_id, ref.schooljaar))
-        if row is None or row.rapport_revision != row.revision or not row.rapport_path:
-            return None
-    path = Path(row.rapport_path)
-    return path if path.exists() else None
+    found = report_lookup(sessions, ref.rapport_id)
+    return found[1] if found else None
 
 
 # -- results: import, report, delivery (test supplier side) --------------------------------------------
@@ -630,27 +648,19 @@ class RenderReport(TwoPhase):
         """Record the PDF and queue the result for the school's LAS, in Core statements (this
         runs once per pupil under the write lock)."""
         from eduketen.core import outbox
-        from eduketen.register.models import School
 
         job = json.loads(message.payload)
-        r = Resultaat.__table__
-        d = Deelname.__table__
-        found = session.execute(
-            select(r.c.revision, r.c.rapport_id, r.c.school_id, r.c.schooljaar, d.c.routeringskenmerk)
-            .outerjoin(d, (d.c.pupil_id == r.c.pupil_id) & (d.c.schooljaar == r.c.schooljaar))
-            .where(r.c.pupil_id == job["pupil_id"], r.c.schooljaar == job["schooljaar"])
-        ).first()
+        conn = session.connection()
+        statements = _render_statements()
+        key = {"b_pupil": job["pupil_id"], "b_jaar": job["schooljaar"]}
+        found = conn.execute(statements["found"], key).first()
         if prepared is None or found is None or found.revision != prepared["revision"]:
             if prepared:
                 Path(prepared["tmp"]).unlink(missing_ok=True)
             return {"overgeslagen": 1}
         path = Path(prepared["tmp"]).with_name(f"{found.rapport_id}.pdf")
         Path(prepared["tmp"]).replace(path)
-        session.execute(
-            r.update()
-            .where(r.c.pupil_id == job["pupil_id"], r.c.schooljaar == job["schooljaar"], r.c.revision == found.revision)
-            .values(rapport_path=str(path), rapport_revision=found.revision)
-        )
+        conn.execute(statements["record"], {**key, "b_revision": found.revision, "path": str(path)})
         spec = version_for_schooljaar(found.schooljaar)
         key = f"dt-resultaat:{job['pupil_id']}:{found.schooljaar}"
         context = {"pupil": job["pupil_id"], "schooljaar": found.schooljaar, "revision": found.revision}
@@ -664,7 +674,7 @@ class RenderReport(TwoPhase):
             return {"rapport": 1, "afgeleverd": 0}
         school_oin = self._school_oins.get(found.school_id)
         if school_oin is None:
-            school_oin = self._school_oins[found.school_id] = session.scalar(select(School.oin).where(School.id == found.school_id))
+            school_oin = self._school_oins[found.school_id] = conn.execute(statements["school_oin"], {"b_school": found.school_id}).scalar()
         outbox.enqueue_row(
             session,
             kind="dt.leerlingresultaat",
@@ -693,6 +703,25 @@ class RenderReport(TwoPhase):
             self._endpoints.clear()
         self._endpoints[key] = (url, now)
         return url
+
+
+@functools.cache
+def _render_statements() -> dict:
+    """Built once (RenderReport.apply runs once per pupil under the write lock)."""
+    from sqlalchemy import bindparam
+
+    from eduketen.register.models import School
+
+    r, d, sc = Resultaat.__table__, Deelname.__table__, School.__table__
+    key = (r.c.pupil_id == bindparam("b_pupil"), r.c.schooljaar == bindparam("b_jaar"))
+    return {
+        "found": select(r.c.revision, r.c.rapport_id, r.c.school_id, r.c.schooljaar, d.c.routeringskenmerk)
+        .outerjoin(d, (d.c.pupil_id == r.c.pupil_id) & (d.c.schooljaar == r.c.schooljaar))
+        .where(*key),
+        "record": r.update().where(*key, r.c.revision == bindparam("b_revision"))
+        .values(rapport_path=bindparam("path"), rapport_revision=bindparam("b_revision")),
+        "school_oin": select(sc.c.oin).where(sc.c.id == bindparam("b_school")),
+    }
 
 
 # -- the school's landscape: what happened on the Doorstroomtoets flows ----------------------------------
