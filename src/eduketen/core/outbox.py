@@ -22,6 +22,7 @@ import json
 import logging
 import random
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -209,6 +210,7 @@ class OutboxDeliverer(PollingLoop):
         self._backoff_max = backoff_max
         self._lease = timedelta(seconds=lease_seconds)
         super().__init__(poll_seconds)
+        self._settle_wait = 0.02  # answers that come in within this long are settled together
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: PeerClient | None = None
         self.delivered = self.retried = self.dead = 0
@@ -282,14 +284,41 @@ class OutboxDeliverer(PollingLoop):
             )
 
     def run_once(self) -> int:
+        """Deliver what is due, as a pipeline: the answers that came in are settled (a few
+        milliseconds' worth in one transaction) and more messages claimed while the rest are still
+        on their way, so a slow answer holds up nothing but itself. Returns when nothing is in
+        flight and nothing more is due."""
         batch = self.claim()
         if not batch:
             return 0
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
-        responses = self._loop.run_until_complete(self._send_all(batch))
-        self.settle(batch, responses)
-        return len(batch)
+        return self._loop.run_until_complete(self._pipeline(batch))
+
+    async def _pipeline(self, first: list[OutboxMessage]) -> int:
+        self._ensure_client()
+        in_flight = {asyncio.ensure_future(self._one(m)): m for m in first}
+        handled = 0
+        more_due = True
+        last_claim = time.monotonic()
+        while in_flight:
+            done, _ = await asyncio.wait(in_flight, timeout=self._settle_wait, return_when=asyncio.ALL_COMPLETED)
+            if not done:
+                done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            finished = [(in_flight.pop(task), task.result()) for task in done]
+            self.settle([m for m, _ in finished], [r for _, r in finished])
+            handled += len(finished)
+            # keep the pipe full: claim more once fewer than two rounds' worth are on their way
+            # (a claim that found nothing is tried again only after the poll interval)
+            if self._stop.is_set():
+                continue  # stopping: finish what is on its way, claim nothing more
+            if len(in_flight) < 2 * self._concurrency and (more_due or time.monotonic() - last_claim >= self._poll):
+                last_claim = time.monotonic()
+                more = self.claim()
+                more_due = bool(more)
+                for m in more:
+                    in_flight[asyncio.ensure_future(self._one(m))] = m
+        return handled
 
     def settle(self, batch: list[OutboxMessage], responses: list[PeerResponse]) -> None:
         """Record the answers of a claimed round. A message whose claim another deliverer took
@@ -307,23 +336,26 @@ class OutboxDeliverer(PollingLoop):
                 except Exception:
                     log.exception("settling outbox message %s failed; it will be retried", message.seq)
 
-    async def _send_all(self, batch: list[OutboxMessage]) -> list[PeerResponse]:
+    def _ensure_client(self) -> None:
         if self._client is None:
             self._client = PeerClient(self._ssl, timeout=self._timeout, per_origin=self._concurrency)
 
-        async def one(message: OutboxMessage) -> PeerResponse:
-            try:
-                answer = await self._client.request(
-                    message.method,
-                    message.url,
-                    message.body.encode() if message.body is not None else None,
-                    {"Content-Type": "application/json"} if message.body is not None else None,
-                )
-            except (TimeoutError, PeerHttpError, ssl.SSLError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
-                return PeerResponse(None, error=type(exc).__name__)
-            return PeerResponse(answer.status, answer.body, answer.content_type)
+    async def _one(self, message: OutboxMessage) -> PeerResponse:
+        try:
+            answer = await self._client.request(
+                message.method,
+                message.url,
+                message.body.encode() if message.body is not None else None,
+                {"Content-Type": "application/json"} if message.body is not None else None,
+            )
+        except (TimeoutError, PeerHttpError, ssl.SSLError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            return PeerResponse(None, error=type(exc).__name__)
+        return PeerResponse(answer.status, answer.body, answer.content_type)
 
-        return await asyncio.gather(*(one(m) for m in batch))
+    async def _send_all(self, batch: list[OutboxMessage]) -> list[PeerResponse]:
+        """Send a claimed round and wait for every answer (no settling)."""
+        self._ensure_client()
+        return await asyncio.gather(*(self._one(m) for m in batch))
 
     def _settle(self, session: Session, message: OutboxMessage, response: PeerResponse, current) -> None:
         """``current``: the message's (seq, status, attempts) as stored now. Written with one
