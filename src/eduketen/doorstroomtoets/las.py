@@ -95,9 +95,7 @@ def import_pupils_csv(session: Session, text: str) -> PupilImport:
             for _, r in rows
         ]
         ids = register.upsert_pupils(session, school_id=school.id, schooljaar=schooljaar, groups=list(groups.values()), pupils=pupils, as_of=utcnow())
-        for (pupil_id, _), (_, r) in zip(ids, rows, strict=True):
-            if r.get("advies"):
-                set_advies(session, pupil_id, schooljaar, r["advies"])
+        set_adviezen(session, schooljaar, [(pupil_id, r["advies"]) for (pupil_id, _), (_, r) in zip(ids, rows, strict=True) if r.get("advies")])
         result.accepted += len(rows)
         result.schools.add(brin)
     return result
@@ -129,6 +127,34 @@ def _row_problems(row: dict) -> list[str]:
     if row.get("advies") and row["advies"] not in ADVIEZEN:
         problems.append(f"advies {row['advies']!r} staat niet in de waardelijst Schooladviestype_enum")
     return problems
+
+
+def set_adviezen(session: Session, schooljaar: str, adviezen: list[tuple[int, str]]) -> None:
+    """``set_advies`` for a school's pupils at once: the current advice read in one statement,
+    new ones inserted and changed ones updated with one ``executemany`` each (the chain test's
+    national region imports 190,000 pupils; one lookup and flush per pupil took most of it)."""
+    from sqlalchemy import bindparam
+
+    if not adviezen:
+        return
+    session.flush()  # the pupils just upserted exist
+    table = LasAdvies.__table__
+    current: dict[int, str] = {}
+    ids = [pupil_id for pupil_id, _ in adviezen]
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
+        current.update(session.execute(select(table.c.pupil_id, table.c.advies).where(table.c.schooljaar == schooljaar, table.c.pupil_id.in_(part))).all())
+    wanted = dict(adviezen)  # the last row of a pupil wins, as before
+    inserts = [{"pupil_id": p, "schooljaar": schooljaar, "advies": a} for p, a in wanted.items() if p not in current]
+    updates = [{"b_pupil": p, "b_jaar": schooljaar, "advies": a} for p, a in wanted.items() if p in current and current[p] != a]
+    if inserts:
+        session.execute(table.insert(), inserts)
+    if updates:
+        session.execute(
+            table.update().where(table.c.pupil_id == bindparam("b_pupil"), table.c.schooljaar == bindparam("b_jaar")).values(advies=bindparam("advies")),
+            updates,
+        )
+    session.expire_all()  # LasAdvies objects loaded before now see the new values
 
 
 def set_advies(session: Session, pupil_id: int, schooljaar: str, advies: str) -> None:
