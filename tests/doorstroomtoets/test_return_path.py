@@ -215,3 +215,29 @@ def test_import_in_chunks_commits_each_chunk(registered):
     again = store_results_in_chunks(chain.platform.sessions, items(school, school.pupils[:5]), public_url="https://t.example", chunk=2)
     assert again.stored == 0 and again.unchanged == 5  # standlevering: importing the same file again changes nothing
     assert chain.drain() == 5
+
+
+def test_a_report_that_cannot_be_made_fails_alone_in_its_batch(registered, monkeypatch):
+    from eduketen.core.models import InboxMessage
+    from eduketen.doorstroomtoets import report
+
+    chain = registered
+    school = chain.region.schools[0]
+    with unit_of_work(chain.platform.sessions) as s:
+        assert store_results(s, items(school, school.pupils[:3]), public_url="https://t.example").stored == 3
+    with chain.platform.sessions() as s:
+        broken = s.scalars(select(Resultaat.rapport_id).order_by(Resultaat.pupil_id)).first()
+    real = report.render_for_result
+
+    def render(message, *, school, identity, rapport_id):
+        if rapport_id == broken:
+            raise RuntimeError("no font for this name")
+        return real(message, school=school, identity=identity, rapport_id=rapport_id)
+
+    monkeypatch.setattr(report, "render_for_result", render)
+    chain.platform.worker.run_once()  # the three jobs in one batch
+    with chain.platform.sessions() as s:
+        made = {r.rapport_id: r.rapport_revision for r in s.scalars(select(Resultaat))}
+        job = s.scalars(select(InboxMessage).where(InboxMessage.operation == "doorstroomtoets.rapport", InboxMessage.status != "done")).one()
+    assert made[broken] == 0 and sorted(v for k, v in made.items() if k != broken) == [1, 1]
+    assert job.status == "pending" and job.last_error == "RuntimeError"  # retried later, alone

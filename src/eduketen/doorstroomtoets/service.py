@@ -625,21 +625,25 @@ class RenderReport(TwoPhase):
             session.rollback()  # release the read before the slow part
         directory = Path(self.settings.data_dir) / "rapporten"
         directory.mkdir(parents=True, exist_ok=True)
-        prepared: dict[str, dict | None] = {}
+        prepared: dict[str, dict | Exception | None] = {}
         for message_id, job in jobs.items():
             row = rows.get((job["pupil_id"], job["schooljaar"]))
             if row is None or row.revision != job["revision"]:
                 prepared[message_id] = None  # a newer revision has its own job
                 continue
-            spec = version_for_schooljaar(row.schooljaar)
-            wire = wire_result(row, SimpleNamespace(eck_id=row.eck_id, las_key=row.las_key), spec, self.settings.public_url)
-            identity = SimpleNamespace(roepnaam=row.roepnaam, voorvoegsel=row.voorvoegsel, achternaam=row.achternaam,
-                                       geboortedatum=row.geboortedatum) if row.achternaam is not None else None  # fmt: skip
-            pdf = report.render_for_result(
-                wire, school=SimpleNamespace(name=row.school_name, brin=row.brin), identity=identity, rapport_id=row.rapport_id
-            )
-            tmp = directory / f"{row.rapport_id}.{row.revision}.tmp"
-            tmp.write_bytes(pdf)
+            try:
+                spec = version_for_schooljaar(row.schooljaar)
+                wire = wire_result(row, SimpleNamespace(eck_id=row.eck_id, las_key=row.las_key), spec, self.settings.public_url)
+                identity = SimpleNamespace(roepnaam=row.roepnaam, voorvoegsel=row.voorvoegsel, achternaam=row.achternaam,
+                                           geboortedatum=row.geboortedatum) if row.achternaam is not None else None  # fmt: skip
+                pdf = report.render_for_result(
+                    wire, school=SimpleNamespace(name=row.school_name, brin=row.brin), identity=identity, rapport_id=row.rapport_id
+                )
+                tmp = directory / f"{row.rapport_id}.{row.revision}.tmp"
+                tmp.write_bytes(pdf)
+            except Exception as exc:  # noqa: BLE001 - this job fails alone (the worker raises it when applying it)
+                prepared[message_id] = exc
+                continue
             # the wire message goes to the LAS as rendered (the same datumtijd and report URL)
             prepared[message_id] = {"tmp": str(tmp), "revision": row.revision, "wire": wire}
         return prepared
