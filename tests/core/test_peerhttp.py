@@ -82,9 +82,10 @@ def test_a_connection_closed_by_the_peer_is_replaced_and_the_request_sent_again(
     assert opened == 2 and len(seen) == 2  # nothing was lost, and nothing sent twice to the peer
 
 
-def test_chunked_and_read_until_close_bodies():
-    chunked = b"HTTP/1.1 200 OK\r\nContent-Type: application/pdf\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n%PDF\r\n3\r\n-1.\r\n0\r\n\r\n"
-    until_close = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it"
+def test_interim_answers_chunked_and_read_until_close_bodies():
+    chunked = (b"HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n"
+               b"HTTP/1.1 200 OK\r\nContent-Type: application/pdf\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n%PDF\r\n3\r\n-1.\r\n0\r\n\r\n")
+    until_close = b"HTTP/1.0 200 OK\r\n\r\nall of it"  # HTTP/1.0, no length: the body ends when the peer closes
 
     async def go():
         server, port, _ = await _serve(lambda n: chunked if n == 1 else until_close, close_after=True)

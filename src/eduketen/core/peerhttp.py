@@ -149,6 +149,8 @@ class PeerClient:
                 raise PeerHttpError("response header too large") from exc
             received_any = True
             status, headers = _parse_head(head)
+            while 100 <= status < 200:  # an interim answer (103 Early Hints, ...): the real one follows
+                status, headers = _parse_head(await connection.reader.readuntil(b"\r\n\r\n"))
             body, keep = await _read_body(connection.reader, status, headers, method)
             connection.uses += 1
             return Answer(status, body, headers.get("content-type", ""))
@@ -187,13 +189,15 @@ def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
         name = name.strip().lower()
         value = value.strip()
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    if status_line[0] == "HTTP/1.0" and "keep-alive" not in headers.get("connection", "").lower():
+        headers["connection"] = "close"  # HTTP/1.0 closes unless it says otherwise
     return int(status_line[1]), headers
 
 
 async def _read_body(reader: asyncio.StreamReader, status: int, headers: dict[str, str], method: str) -> tuple[bytes, bool]:
     """The body, and whether the connection can carry another request."""
     keep = "close" not in headers.get("connection", "").lower()
-    if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+    if method == "HEAD" or status in (204, 304):
         return b"", keep
     if "chunked" in headers.get("transfer-encoding", "").lower():
         chunks = []
