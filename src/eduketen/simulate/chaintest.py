@@ -40,7 +40,11 @@ from eduketen.doorstroomtoets.models import (
     Schooladvies,
 )
 from eduketen.doorstroomtoets.schemas import versions
-from eduketen.doorstroomtoets.service import ResultInput, store_results, store_results_in_chunks
+from eduketen.doorstroomtoets.service import (
+    ResultInput,
+    store_results,
+    store_results_in_chunks,
+)
 from eduketen.migrations import upgrade
 from eduketen.register import repository as register_repo
 from eduketen.register import service as register
