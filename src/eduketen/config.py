@@ -64,10 +64,11 @@ class Settings(BaseSettings):
     # Priority for the API: while it is busy (worker_yield_arrivals messages or more arrived
     # within worker_yield_seconds) the worker waits, so 202s are not held up by processing;
     # worker_yield_seconds 0 turns it off. Once the oldest waiting message is
-    # worker_max_lag_seconds old it processes anyway, taking turns with the API.
+    # worker_max_lag_seconds old it processes anyway, round after round, until the oldest
+    # waiting message is younger than half of that (a steady flow is kept up with).
     worker_yield_seconds: float = 0.25
     worker_yield_arrivals: int = 10
-    worker_max_lag_seconds: float = 30.0
+    worker_max_lag_seconds: float = 10.0
     # How often the worker looks at its periodic tasks (reminders before chain-test periods, ...).
     periodic_seconds: float = 3600.0
     # Run the worker inside `eduketen serve` (embedded default).

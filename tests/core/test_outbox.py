@@ -143,3 +143,45 @@ def test_order_per_key_and_supersede(sessions):
         rows = drain_until_settled(sessions, deliverer(sessions))
         assert [b for name, b in peer.received if name == "s"] == ['{"v": 2}']
     assert rows[old].status == "superseded" and rows[new].status == "delivered"
+
+
+def test_a_round_claimed_in_one_batch_survives_a_crash_before_settling(sessions):
+    """A deliverer claims a whole round, sends it and dies before recording the answers: the
+    leases run out, another deliverer sends the round again (the receivers are idempotent) and
+    settles it; the first one's late settlement then changes nothing (fenced on attempts)."""
+    import asyncio
+
+    with Peer() as peer:
+        seqs = [enqueue(sessions, peer.url("r"), key=f"pupil-{i}", body=f'{{"i": {i}}}') for i in range(6)]
+        crashed = deliverer(sessions, lease_seconds=0.3, concurrency=4)
+        batch = crashed.claim()
+        assert sorted(m.seq for m in batch) == seqs  # one claim for the whole round
+        loop = asyncio.new_event_loop()
+        responses = loop.run_until_complete(crashed._send_all(batch))
+        assert [r.status for r in responses] == [202] * 6  # ... and then it crashed
+        assert deliverer(sessions).claim() == []  # while the leases hold, nobody else takes them
+        time.sleep(0.4)
+        rows = drain_until_settled(sessions, deliverer(sessions))
+        assert all(rows[s].status == "delivered" and rows[s].attempts == 2 for s in seqs)
+        crashed.settle(batch, [outbox.PeerResponse(500)] * 6)  # the late first deliverer
+        loop.run_until_complete(crashed._client.aclose())
+        loop.close()
+        with sessions() as s:
+            after = {m.seq: m for m in s.scalars(select(OutboxMessage))}
+        assert all(after[s].status == "delivered" and after[s].attempts == 2 and after[s].last_status == 202 for s in seqs)
+        assert sorted(b for name, b in peer.received if name == "r") == sorted([f'{{"i": {i}}}' for i in range(6)] * 2)
+
+
+def test_keep_alive_connections_are_reused(sessions):
+    with Peer() as peer:
+        d = deliverer(sessions, concurrency=2)
+        for i in range(3):
+            enqueue(sessions, peer.url("k"), key=f"k-{i}")
+        drain_until_settled(sessions, d)
+        opened = d._client.connections_opened
+        assert opened <= 2  # three messages over at most two connections
+        for i in range(3, 7):
+            enqueue(sessions, peer.url("k"), key=f"k-{i}")
+        drain_until_settled(sessions, d)
+        assert d._client.connections_opened == opened  # the next round reuses them
+    d.close()

@@ -158,3 +158,86 @@ def test_las_on_2026_2027_never_sends_geslacht(database_url, region):
     engine.dispose()
     assert old["versie"] == versions()["v1.1"].versie and all("geslacht" in p["extensie"] for p in old["deelnemers"])
     assert new["versie"] == versions()["2026-2027"].versie and all("geslacht" not in p["extensie"] for p in new["deelnemers"])
+
+
+def test_batch_import_rejects_rows_and_stores_the_rest(registered, monkeypatch):
+    """One set-based chunk with every kind of row: unknown school, unregistered pupil, a row the
+    schema refuses, a pupil twice (same result: unchanged), a new and a changed result. Chunks
+    of 3 make the pupils span chunks (a later chunk sees what an earlier one wrote)."""
+    from eduketen.doorstroomtoets import service
+
+    monkeypatch.setattr(service, "IMPORT_CHUNK", 3)
+    chain = registered
+    school, other = chain.region.schools[0], chain.region.schools[1]
+    first, second, third = school.pupils[:3]
+    with unit_of_work(chain.platform.sessions) as s:
+        assert store_results(s, items(school, [first]), public_url="https://t.example").stored == 1
+    chain.drain()
+    with chain.platform.sessions() as s:
+        rapport_id = s.scalar(select(Resultaat.rapport_id))
+
+    def broken(spec_key, url):
+        message = leerlingresultaat(refs=third.refs(), schooljaar="2025-2026", spec_key=spec_key, rapport_url=url, seed="x")
+        del message["toets"]
+        return message
+
+    batch = [
+        ResultInput(line="regel 2", school="ZZ99", eck_id=None, las_key="nobody", schooljaar="2025-2026", build=None),
+        *items(other, other.pupils[:1]),  # registered nowhere
+        *items(school, [first], advies="vwo"),  # changed: revision 2
+        *items(school, [second]),  # new
+        *items(school, [second]),  # the same pupil again, the same result: unchanged
+        ResultInput(line="regel 7", school=school.brin, eck_id=third.eck_id, las_key=third.las_key, schooljaar="2025-2026", build=broken),
+    ]
+    with unit_of_work(chain.platform.sessions) as s:
+        outcome = store_results(s, batch, public_url="https://t.example")
+    assert outcome.stored == 2 and outcome.unchanged == 1
+    assert [r["regel"] for r in outcome.rejected] == ["regel 2", other.pupils[0].las_key, "regel 7"]
+    assert "ZZ99 is niet bekend" in outcome.rejected[0]["fout"] and "niet aangemeld" in outcome.rejected[1]["fout"]
+    assert "toets" in outcome.rejected[2]["fout"]
+    with chain.platform.sessions() as s:
+        rows = {r.rapport_id: r for r in s.scalars(select(Resultaat))}
+    assert len(rows) == 2 and rows[rapport_id].revision == 2 and '"vwo"' in rows[rapport_id].data
+    assert chain.drain() == 2  # one report job per stored result, the changed one for its new revision
+    with chain.platform.sessions() as s:
+        assert {(r.revision, r.rapport_revision) for r in s.scalars(select(Resultaat))} == {(2, 2), (1, 1)}
+        sent = s.scalars(select(OutboxMessage).where(OutboxMessage.kind == "dt.leerlingresultaat").order_by(OutboxMessage.seq)).all()
+    assert [m.status for m in sent] == ["superseded", "pending", "pending"]
+
+
+def test_import_in_chunks_commits_each_chunk(registered):
+    from eduketen.doorstroomtoets.service import store_results_in_chunks
+
+    chain = registered
+    school = chain.region.schools[0]
+    outcome = store_results_in_chunks(chain.platform.sessions, items(school, school.pupils[:5]), public_url="https://t.example", chunk=2)
+    assert outcome.stored == 5 and not outcome.rejected
+    again = store_results_in_chunks(chain.platform.sessions, items(school, school.pupils[:5]), public_url="https://t.example", chunk=2)
+    assert again.stored == 0 and again.unchanged == 5  # standlevering: importing the same file again changes nothing
+    assert chain.drain() == 5
+
+
+def test_a_report_that_cannot_be_made_fails_alone_in_its_batch(registered, monkeypatch):
+    from eduketen.core.models import InboxMessage
+    from eduketen.doorstroomtoets import report
+
+    chain = registered
+    school = chain.region.schools[0]
+    with unit_of_work(chain.platform.sessions) as s:
+        assert store_results(s, items(school, school.pupils[:3]), public_url="https://t.example").stored == 3
+    with chain.platform.sessions() as s:
+        broken = s.scalars(select(Resultaat.rapport_id).order_by(Resultaat.pupil_id)).first()
+    real = report.render_for_result
+
+    def render(message, *, school, identity, rapport_id):
+        if rapport_id == broken:
+            raise RuntimeError("no font for this name")
+        return real(message, school=school, identity=identity, rapport_id=rapport_id)
+
+    monkeypatch.setattr(report, "render_for_result", render)
+    chain.platform.worker.run_once()  # the three jobs in one batch
+    with chain.platform.sessions() as s:
+        made = {r.rapport_id: r.rapport_revision for r in s.scalars(select(Resultaat))}
+        job = s.scalars(select(InboxMessage).where(InboxMessage.operation == "doorstroomtoets.rapport", InboxMessage.status != "done")).one()
+    assert made[broken] == 0 and sorted(v for k, v in made.items() if k != broken) == [1, 1]
+    assert job.status == "pending" and job.last_error == "RuntimeError"  # retried later, alone

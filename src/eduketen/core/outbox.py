@@ -17,21 +17,23 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import httpx
-from sqlalchemy import select, text, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from eduketen.core.db import bind_time, utcnow
 from eduketen.core.models import OutboxMessage
+from eduketen.core.peerhttp import PeerClient, PeerHttpError
 from eduketen.core.worker import PollingLoop
 
 log = logging.getLogger("eduketen.outbox")
@@ -116,6 +118,48 @@ def enqueue(
     return message
 
 
+def enqueue_row(
+    session: Session,
+    *,
+    kind: str,
+    ordering_key: str,
+    method: str,
+    url: str,
+    body: str | None = None,
+    context: dict | None = None,
+    supersede: bool = False,
+    status: str = "pending",
+    last_error: str | None = None,
+) -> int:
+    """``enqueue`` in Core statements, for paths that queue one message per pupil: no ORM
+    object and no flush. Returns the new message's ``seq``. ``status`` other than pending
+    records a message that is settled at once (e.g. dead: no address known)."""
+    now = utcnow()
+    conn = session.connection()
+    supersede_statement, insert_statement = _enqueue_statements()
+    if supersede:
+        conn.execute(supersede_statement, {"key": ordering_key, "now": now})
+    values = {
+        "kind": kind, "ordering_key": ordering_key, "method": method, "url": url, "body": body,
+        "context": json.dumps(context or {}, sort_keys=True), "status": status, "attempts": 0, "next_attempt_at": now,
+        "created_at": now, "settled_at": None if status == "pending" else now, "last_error": last_error,
+    }  # fmt: skip
+    return conn.execute(insert_statement, values).scalar_one()
+
+
+@functools.cache
+def _enqueue_statements():
+    """Built once: a statement built per call costs more CPU (coercion, cache key) than running it."""
+    table = OutboxMessage.__table__
+    supersede = (
+        table.update()
+        .where(table.c.ordering_key == bindparam("key"), table.c.status == "pending")
+        .values(status="superseded", settled_at=bindparam("now", type_=table.c.settled_at.type))
+    )
+    insert = table.insert().returning(table.c.seq)
+    return supersede, insert
+
+
 def dead_letters(session: Session, limit: int = 1000) -> list[OutboxMessage]:
     return list(
         session.scalars(select(OutboxMessage).where(OutboxMessage.status == "dead").order_by(OutboxMessage.seq).limit(limit))
@@ -166,8 +210,9 @@ class OutboxDeliverer(PollingLoop):
         self._backoff_max = backoff_max
         self._lease = timedelta(seconds=lease_seconds)
         super().__init__(poll_seconds)
+        self._settle_wait = 0.02  # answers that come in within this long are settled together
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._client: PeerClient | None = None
         self.delivered = self.retried = self.dead = 0
 
     def on_exit(self) -> None:
@@ -204,7 +249,9 @@ class OutboxDeliverer(PollingLoop):
             claimed = {row.seq: row.attempts for row in session.execute(sql)}
             if not claimed:
                 return []
-            messages = list(session.scalars(select(OutboxMessage).where(OutboxMessage.seq.in_(list(claimed)))))
+            # read as plain rows (no identity map, no ORM loading) and handed on as transient objects
+            table = OutboxMessage.__table__
+            messages = [OutboxMessage(**row._mapping) for row in session.execute(select(table).where(table.c.seq.in_(list(claimed))))]
         # keys can repeat within one claim only for older-settled keys; keep the oldest per key
         messages.sort(key=lambda m: m.seq)
         seen: set[str] = set()
@@ -237,73 +284,109 @@ class OutboxDeliverer(PollingLoop):
             )
 
     def run_once(self) -> int:
+        """Deliver what is due, as a pipeline: the answers that came in are settled (a few
+        milliseconds' worth in one transaction) and more messages claimed while the rest are still
+        on their way, so a slow answer holds up nothing but itself. Returns when nothing is in
+        flight and nothing more is due."""
         batch = self.claim()
         if not batch:
             return 0
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
-        responses = self._loop.run_until_complete(self._send_all(batch))
-        # One transaction for the round (one fsync), each message in its own savepoint.
+        return self._loop.run_until_complete(self._pipeline(batch))
+
+    async def _pipeline(self, first: list[OutboxMessage]) -> int:
+        self._ensure_client()
+        in_flight = {asyncio.ensure_future(self._one(m)): m for m in first}
+        handled = 0
+        more_due = True
+        last_claim = time.monotonic()
+        while in_flight:
+            done, _ = await asyncio.wait(in_flight, timeout=self._settle_wait, return_when=asyncio.ALL_COMPLETED)
+            if not done:
+                done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            finished = [(in_flight.pop(task), task.result()) for task in done]
+            self.settle([m for m, _ in finished], [r for _, r in finished])
+            handled += len(finished)
+            # keep the pipe full: claim more once fewer than two rounds' worth are on their way
+            # (a claim that found nothing is tried again only after the poll interval)
+            if self._stop.is_set():
+                continue  # stopping: finish what is on its way, claim nothing more
+            if len(in_flight) < 2 * self._concurrency and (more_due or time.monotonic() - last_claim >= self._poll):
+                last_claim = time.monotonic()
+                more = self.claim()
+                more_due = bool(more)
+                for m in more:
+                    in_flight[asyncio.ensure_future(self._one(m))] = m
+        return handled
+
+    def settle(self, batch: list[OutboxMessage], responses: list[PeerResponse]) -> None:
+        """Record the answers of a claimed round. A message whose claim another deliverer took
+        over meanwhile (its lease ran out: ``attempts`` moved on) is left alone."""
+        # One transaction for the round (one fsync), each message in its own savepoint; what each
+        # message looks like now is read for the whole round in one statement.
+        table = OutboxMessage.__table__
         with self._sessions() as session, session.begin():
+            seqs = [m.seq for m in batch]
+            now_rows = {row.seq: row for row in session.execute(select(table.c.seq, table.c.status, table.c.attempts).where(table.c.seq.in_(seqs)))}
             for message, response in zip(batch, responses, strict=True):
                 try:
                     with session.begin_nested():
-                        self._settle(session, message, response)
+                        self._settle(session, message, response, now_rows.get(message.seq))
                 except Exception:
                     log.exception("settling outbox message %s failed; it will be retried", message.seq)
-        return len(batch)
+
+    def _ensure_client(self) -> None:
+        if self._client is None:
+            self._client = PeerClient(self._ssl, timeout=self._timeout, per_origin=self._concurrency)
+
+    async def _one(self, message: OutboxMessage) -> PeerResponse:
+        try:
+            answer = await self._client.request(
+                message.method,
+                message.url,
+                message.body.encode() if message.body is not None else None,
+                {"Content-Type": "application/json"} if message.body is not None else None,
+            )
+        except (TimeoutError, PeerHttpError, ssl.SSLError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            return PeerResponse(None, error=type(exc).__name__)
+        return PeerResponse(answer.status, answer.body, answer.content_type)
 
     async def _send_all(self, batch: list[OutboxMessage]) -> list[PeerResponse]:
-        if self._client is None:
-            limits = httpx.Limits(max_connections=self._concurrency, max_keepalive_connections=self._concurrency)
-            self._client = httpx.AsyncClient(verify=self._ssl if self._ssl is not None else True, timeout=self._timeout, limits=limits)
-        semaphore = asyncio.Semaphore(self._concurrency)
+        """Send a claimed round and wait for every answer (no settling)."""
+        self._ensure_client()
+        return await asyncio.gather(*(self._one(m) for m in batch))
 
-        async def one(message: OutboxMessage) -> PeerResponse:
-            async with semaphore:
-                try:
-                    response = await self._client.request(
-                        message.method,
-                        message.url,
-                        content=message.body.encode() if message.body is not None else None,
-                        headers={"Content-Type": "application/json"} if message.body is not None else None,
-                    )
-                except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
-                    return PeerResponse(None, error=type(exc).__name__)
-                return PeerResponse(response.status_code, response.content, response.headers.get("content-type", ""))
-
-        return await asyncio.gather(*(one(m) for m in batch))
-
-    def _settle(self, session: Session, message: OutboxMessage, response: PeerResponse) -> None:
-        current = session.get(OutboxMessage, message.seq)
+    def _settle(self, session: Session, message: OutboxMessage, response: PeerResponse, current) -> None:
+        """``current``: the message's (seq, status, attempts) as stored now. Written with one
+        fenced Core UPDATE (seq and attempts as claimed)."""
         if current is None or current.attempts != message.attempts:
             return  # the lease ran out and another deliverer took it over
+        message.status = current.status  # e.g. superseded while it was in flight
         handler = self._handlers.get(message.kind)
-        verdict = handler(session, current, response) if handler else None
+        verdict = handler(session, message, response) if handler else None
         verdict = verdict or default_verdict(response)
         now = utcnow()
-        current.last_status = response.status
-        current.locked_until = None
+        values: dict[str, Any] = {"last_status": response.status, "locked_until": None}
+        pending = current.status == "pending"
         if verdict.outcome == "done":
-            if current.status == "pending":
-                current.status = "delivered"
-            current.settled_at = now
-            current.last_error = None
+            if pending:
+                values["status"] = "delivered"
+            values.update(settled_at=now, last_error=None)
             self.delivered += 1
-        elif verdict.outcome == "retry" and current.attempts < self._max_attempts and current.status == "pending":
-            delay = min(self._backoff_max, self._backoff_base * 2 ** (current.attempts - 1))
-            current.next_attempt_at = now + timedelta(seconds=delay * (0.5 + random.random() / 2))
-            current.last_error = verdict.reason
+        elif verdict.outcome == "retry" and message.attempts < self._max_attempts and pending:
+            delay = min(self._backoff_max, self._backoff_base * 2 ** (message.attempts - 1))
+            values.update(next_attempt_at=now + timedelta(seconds=delay * (0.5 + random.random() / 2)), last_error=verdict.reason)
             self.retried += 1
-        elif current.status == "pending":
-            current.status = "dead"
-            current.settled_at = now
+        elif pending:
             reason = verdict.reason or "gave up"
             if verdict.outcome == "retry":
-                reason = f"gave up after {current.attempts} attempts: {reason}"
-            current.last_error = reason
+                reason = f"gave up after {message.attempts} attempts: {reason}"
+            values.update(status="dead", settled_at=now, last_error=reason)
             self.dead += 1
             log.warning("outbox message %s dead: %s", message.seq, reason, extra={"kind": message.kind})
+        table = OutboxMessage.__table__
+        session.execute(table.update().where(table.c.seq == message.seq, table.c.attempts == message.attempts).values(**values))
 
 
 def activity(session: Session, *, kinds: tuple[str, ...], keys: list[str] | None = None, key_prefix: str | None = None,

@@ -281,7 +281,8 @@ async def serve_report(request: Request, spec: SpecVersion, rapportid: str) -> R
         school = await source.school(edu_to)
     except RegisterUnavailable as exc:
         return _register_down(exc)
-    found = await run_in_threadpool(service.report_for, platform.read_sessions, rapportid)
+    lookup = await run_in_threadpool(service.report_lookup, platform.read_sessions, rapportid)  # one read for both
+    found, path = lookup if lookup is not None else (None, None)
     if found is None or school is None or found.school_id != school.id:
         return answer(404, "Geen leerlingrapport met dit id voor deze school.")
     try:
@@ -292,7 +293,6 @@ async def serve_report(request: Request, spec: SpecVersion, rapportid: str) -> R
         return _register_down(exc)
     if not decision.allowed:
         return answer(401, f"Het LAS van de vrager (OIN {caller.oin}) heeft vandaag geen geldig mandaat van deze school.")
-    path = await run_in_threadpool(service.report_file, platform.read_sessions, found)
     if path is None:
         return answer(204)
     pdf = await run_in_threadpool(path.read_bytes)

@@ -3,6 +3,7 @@ and provisional advice. No HTTP and no commit here."""
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -335,22 +336,39 @@ class ReportRef:
     school_id: int
 
 
-def report_for(sessions: sessionmaker[Session], rapport_id: str) -> ReportRef | None:
+def report_lookup(sessions: sessionmaker[Session], rapport_id: str) -> tuple[ReportRef, Path | None] | None:
+    """The report with this id and its PDF of the current revision (None while it is not made
+    yet: 204), in one read; None when there is no such report."""
     with sessions() as session:
-        row = session.scalar(select(Resultaat).where(Resultaat.rapport_id == rapport_id))
-        if row is None:
-            return None
-        return ReportRef(row.rapport_id, row.pupil_id, row.schooljaar, row.school_id)
+        row = session.connection().execute(_report_statement(), {"b_id": rapport_id}).first()
+        session.rollback()
+    if row is None:
+        return None
+    ref = ReportRef(row.rapport_id, row.pupil_id, row.schooljaar, row.school_id)
+    if row.rapport_revision != row.revision or not row.rapport_path:
+        return ref, None
+    path = Path(row.rapport_path)
+    return ref, (path if path.exists() else None)
+
+
+@functools.cache
+def _report_statement():
+    from sqlalchemy import bindparam
+
+    r = Resultaat.__table__
+    return select(r.c.rapport_id, r.c.pupil_id, r.c.schooljaar, r.c.school_id, r.c.revision, r.c.rapport_revision,
+                  r.c.rapport_path).where(r.c.rapport_id == bindparam("b_id"))  # fmt: skip
+
+
+def report_for(sessions: sessionmaker[Session], rapport_id: str) -> ReportRef | None:
+    found = report_lookup(sessions, rapport_id)
+    return found[0] if found else None
 
 
 def report_file(sessions: sessionmaker[Session], ref: ReportRef) -> Path | None:
     """The PDF of the current revision, or None while it is not made yet (204)."""
-    with sessions() as session:
-        row = session.get(Resultaat, (ref.pupil_id, ref.schooljaar))
-        if row is None or row.rapport_revision != row.revision or not row.rapport_path:
-            return None
-    path = Path(row.rapport_path)
-    return path if path.exists() else None
+    found = report_lookup(sessions, ref.rapport_id)
+    return found[1] if found else None
 
 
 # -- results: import, report, delivery (test supplier side) --------------------------------------------
@@ -379,19 +397,92 @@ def report_url(public_url: str, spec: SpecVersion, rapport_id: str) -> str:
     return f"{public_url.rstrip('/')}{spec.base_path}/leerlingrapport/{rapport_id}"
 
 
+IMPORT_CHUNK = 1000  # pupils per transaction of store_results_in_chunks, and per set of reads
+
+
 def store_results(session: Session, items: list[ResultInput], *, public_url: str) -> ImportOutcome:
     """Standlevering per pupil: each import is the complete current result. A changed result gets
-    a new revision, its report is made again and it is delivered to the school's LAS."""
-    from eduketen.core.identifiers import brin_from_school_oin
-    from eduketen.doorstroomtoets.schemas import body_schema, schema_errors
-    from eduketen.register import repository as register_repo
-    from eduketen.register import service as register_service
+    a new revision, its report is made again and it is delivered to the school's LAS.
 
+    Set-based, per chunk of pupils: the chunk's schools, pupils, registrations and current
+    results are read in a few statements, and the new and changed results and their report jobs
+    written with one ``executemany`` each (no ORM object per pupil). Rows that do not fit are
+    rejected with the reason, as before; the others are stored."""
     outcome = ImportOutcome()
+    schools: dict[str, Any] = {}
+    for start in range(0, len(items), IMPORT_CHUNK):
+        _store_chunk(session, items[start : start + IMPORT_CHUNK], public_url, outcome, schools)
+    return outcome
+
+
+def store_results_in_chunks(sessions: sessionmaker[Session], items: list[ResultInput], *, public_url: str,
+                            chunk: int = IMPORT_CHUNK) -> ImportOutcome:  # fmt: skip
+    """``store_results`` with one transaction per chunk of pupils: the worker renders the first
+    reports while the rest is imported, and on SQLite the write lock is never held for a whole
+    national file. A crash in between leaves the chunks before it stored; importing the same
+    file again stores the rest and leaves those unchanged (standlevering)."""
+    from eduketen.core.db import unit_of_work
+
+    total = ImportOutcome()
+    for start in range(0, len(items), chunk):
+        with unit_of_work(sessions) as session:
+            part = store_results(session, items[start : start + chunk], public_url=public_url)
+        total.stored += part.stored
+        total.unchanged += part.unchanged
+        total.rejected += part.rejected
+    return total
+
+
+def _store_chunk(session: Session, items: list[ResultInput], public_url: str, outcome: ImportOutcome, schools: dict) -> None:
+    from sqlalchemy import bindparam, or_
+
+    from eduketen.core.identifiers import brin_from_school_oin
+    from eduketen.core.models import InboxMessage
+    from eduketen.doorstroomtoets.schemas import body_schema, schema_errors
+    from eduketen.register.models import Pupil, School
+
     now = utcnow()
+    brins = {(brin_from_school_oin(i.school) if len(i.school) == 20 else i.school.upper()) or "" for i in items}
+    missing = [b for b in brins if b not in schools]
+    sc = School.__table__
+    for start in range(0, len(missing), 500):
+        part = missing[start : start + 500]
+        found = {row.brin: row for row in session.execute(select(sc.c.id, sc.c.brin).where(sc.c.brin.in_(part)))}
+        for brin in part:
+            schools[brin] = found.get(brin)
+    school_ids = sorted({row.id for b in brins if (row := schools.get(b)) is not None})
+    # the chunk's pupils, by ECK iD and by LAS key within their school (ECK iD leads)
+    eck_ids = sorted({i.eck_id for i in items if i.eck_id})
+    las_keys = sorted({i.las_key for i in items if i.las_key})
+    p = Pupil.__table__
+    by_eck: dict[tuple[int, str], int] = {}
+    by_las: dict[tuple[int, str], int] = {}
+    for start in range(0, max(len(eck_ids), len(las_keys)), 400):
+        conditions = []
+        if eck_ids[start : start + 400]:
+            conditions.append(p.c.eck_id.in_(eck_ids[start : start + 400]))
+        if las_keys[start : start + 400]:
+            conditions.append(p.c.las_key.in_(las_keys[start : start + 400]))
+        if not conditions or not school_ids:
+            continue
+        for row in session.execute(select(p.c.id, p.c.school_id, p.c.eck_id, p.c.las_key).where(p.c.school_id.in_(school_ids), or_(*conditions))):
+            if row.eck_id:
+                by_eck[(row.school_id, row.eck_id)] = row.id
+            if row.las_key:
+                by_las[(row.school_id, row.las_key)] = row.id
+    pupil_ids = sorted(set(by_eck.values()) | set(by_las.values()))
+    d, r = Deelname.__table__, Resultaat.__table__
+    registered: set[tuple[int, str]] = set()
+    current: dict[tuple[int, str], dict] = {}
+    for start in range(0, len(pupil_ids), 500):
+        part = pupil_ids[start : start + 500]
+        registered.update((row.pupil_id, row.schooljaar) for row in session.execute(select(d.c.pupil_id, d.c.schooljaar).where(d.c.pupil_id.in_(part))))
+        for row in session.execute(select(r.c.pupil_id, r.c.schooljaar, r.c.data, r.c.revision, r.c.rapport_id).where(r.c.pupil_id.in_(part))):
+            current[(row.pupil_id, row.schooljaar)] = {"data": row.data, "revision": row.revision, "rapport_id": row.rapport_id, "new": False}
+    written: dict[tuple[int, str], dict] = {}  # what this chunk changes, in its final state
     for item in items:
-        brin = brin_from_school_oin(item.school) if len(item.school) == 20 else item.school.upper()
-        school = register_repo.school_by_brin(session, brin or "")
+        brin = (brin_from_school_oin(item.school) if len(item.school) == 20 else item.school.upper()) or ""
+        school = schools.get(brin)
         if school is None:
             outcome.rejected.append({"regel": item.line, "fout": f"school {item.school} is niet bekend"})
             continue
@@ -399,15 +490,17 @@ def store_results(session: Session, items: list[ResultInput], *, public_url: str
         if spec is None:
             outcome.rejected.append({"regel": item.line, "fout": f"geen versie van de afspraak voor schooljaar {item.schooljaar}"})
             continue
-        pupil = register_service.find_pupils(session, school.id, [(item.eck_id, item.las_key)])[0]
-        deelname = session.get(Deelname, (pupil.id, item.schooljaar)) if pupil else None
-        if deelname is None:
+        pupil_id = by_eck.get((school.id, item.eck_id)) if item.eck_id else None
+        if pupil_id is None and item.las_key:
+            pupil_id = by_las.get((school.id, item.las_key))
+        key = (pupil_id, item.schooljaar)
+        if pupil_id is None or key not in registered:
             outcome.rejected.append(
                 {"regel": item.line, "fout": f"leerling is niet aangemeld voor de doorstroomtoets {item.schooljaar} bij school {school.brin}"}
             )
             continue
-        current = session.get(Resultaat, (pupil.id, item.schooljaar))
-        rapport_id = current.rapport_id if current else str(uuid.uuid4())
+        state = current.get(key)
+        rapport_id = state["rapport_id"] if state else str(uuid.uuid4())
         message = item.build(spec.key, report_url(public_url, spec, rapport_id))
         errors = schema_errors(body_schema(spec.key, "Leerlingresultaat"), message)
         if errors:
@@ -415,47 +508,45 @@ def store_results(session: Session, items: list[ResultInput], *, public_url: str
             continue
         scores = {k: v for k, v in message["resultatenscores"].items() if k != "deelnemerref"}
         data = json.dumps({"resultatenscores": scores, "toets": message["toets"]}, ensure_ascii=False, sort_keys=True)
-        if current is not None and current.data == data:
+        if state is not None and state["data"] == data:
             outcome.unchanged += 1
             continue
-        if current is None:
-            current = Resultaat(
-                pupil_id=pupil.id, schooljaar=item.schooljaar, school_id=school.id, rapport_id=rapport_id, revision=0, rapport_revision=0
-            )
-            session.add(current)
-        current.toets = message["toets"]["id"]
-        current.data = data
-        current.revision += 1
-        current.updated_at = now
-        session.flush()
-        _queue_render(session, current, spec, now)
+        if state is None:
+            state = current[key] = {"data": None, "revision": 0, "rapport_id": rapport_id, "new": True}
+        state.update(data=data, revision=state["revision"] + 1, toets=message["toets"]["id"], school_id=school.id, spec=spec)
+        written[key] = state
         outcome.stored += 1
-    return outcome
-
-
-def _queue_render(session: Session, result: Resultaat, spec: SpecVersion, now: datetime) -> None:
-    from eduketen.core.models import InboxMessage
-
-    payload = {"pupil_id": result.pupil_id, "schooljaar": result.schooljaar, "revision": result.revision}
-    session.add(
-        InboxMessage(
-            id=str(uuid.uuid4()),
-            service="doorstroomtoets",
-            version=spec.version,
-            operation="doorstroomtoets.rapport",
-            school_oin="-",
-            routing="-",
-            sender_oin="-",
-            schooljaar=result.schooljaar,
-            idempotency_key=f"rapport:{result.rapport_id}:{result.revision}",
-            payload=json.dumps(payload),
-            item_count=1,
-            status="pending",
-            attempts=0,
-            received_at=now,
-            available_at=now,
-        )
-    )
+    if not written:
+        return
+    inserts = [
+        {"pupil_id": pid, "schooljaar": sj, "school_id": st["school_id"], "toets": st["toets"], "data": st["data"], "revision": st["revision"],
+         "rapport_id": st["rapport_id"], "rapport_revision": 0, "updated_at": now}
+        for (pid, sj), st in written.items() if st["new"]
+    ]  # fmt: skip
+    updates = [
+        {"b_pupil": pid, "b_jaar": sj, "toets": st["toets"], "data": st["data"], "revision": st["revision"], "updated_at": now}
+        for (pid, sj), st in written.items() if not st["new"]
+    ]  # fmt: skip
+    if inserts:
+        session.execute(r.insert(), inserts)
+    if updates:
+        session.execute(
+            r.update().where(r.c.pupil_id == bindparam("b_pupil"), r.c.schooljaar == bindparam("b_jaar"))
+            .values(toets=bindparam("toets"), data=bindparam("data"), revision=bindparam("revision"), updated_at=bindparam("updated_at")),
+            updates,
+        )  # fmt: skip
+    for st in written.values():
+        st["new"] = False  # stored now: a later chunk with the same pupil updates it
+    jobs = [
+        {"id": str(uuid.uuid4()), "service": "doorstroomtoets", "version": st["spec"].version, "operation": "doorstroomtoets.rapport",
+         "school_oin": "-", "routing": "-", "sender_oin": "-", "schooljaar": sj,
+         "idempotency_key": f"rapport:{st['rapport_id']}:{st['revision']}",
+         "payload": json.dumps({"pupil_id": pid, "schooljaar": sj, "revision": st["revision"]}), "item_count": 1, "request_id": None,
+         "status": "pending", "attempts": 0, "received_at": now, "available_at": now, "locked_until": None, "processed_at": None,
+         "outcome": None, "last_error": None}
+        for (pid, sj), st in written.items()
+    ]  # fmt: skip
+    session.execute(InboxMessage.__table__.insert(), jobs)
 
 
 def wire_result(result: Resultaat, pupil, spec: SpecVersion, public_url: str) -> dict:
@@ -488,6 +579,8 @@ class RenderReport(TwoPhase):
 
     def __init__(self, settings, source) -> None:
         self.settings, self.source = settings, source
+        self._endpoints: dict[tuple[str, str], tuple[str | None, float]] = {}
+        self._school_oins: dict[int, str] = {}  # a school's OIN never changes (derived from its BRIN)
 
     def warm(self) -> None:
         """Fonts, template and specifications loaded once per process (seconds of CPU)."""
@@ -499,67 +592,140 @@ class RenderReport(TwoPhase):
         report.ensure_fonts()
 
     def prepare(self, sessions, message) -> dict | None:
+        return self.prepare_many(sessions, [message]).get(message.id)
+
+    def prepare_many(self, sessions, messages) -> dict:
+        """The PDFs of a batch of jobs: one read for all their results, pupils, identities and
+        schools (Core, no ORM objects), then rendering, then each written to a temporary file.
+        A job whose result has a newer revision by now gets None (the newer job renders)."""
+        from types import SimpleNamespace
+
+        from sqlalchemy import and_
+
         from eduketen.doorstroomtoets import report
         from eduketen.register.models import Pupil, PupilIdentity, School
 
-        job = json.loads(message.payload)
+        jobs = {m.id: json.loads(m.payload) for m in messages}
+        r, p, i, sc = Resultaat.__table__, Pupil.__table__, PupilIdentity.__table__, School.__table__
+        pupil_ids = sorted({job["pupil_id"] for job in jobs.values()})
+        rows: dict[tuple[int, str], Any] = {}
         with sessions() as session:
-            result = session.get(Resultaat, (job["pupil_id"], job["schooljaar"]))
-            if result is None or result.revision != job["revision"]:
-                return None  # a newer revision has its own job
-            pupil = session.get(Pupil, result.pupil_id)
-            identity = session.get(PupilIdentity, result.pupil_id)
-            school = session.get(School, result.school_id)
-            spec = version_for_schooljaar(result.schooljaar)
-            wire = wire_result(result, pupil, spec, self.settings.public_url)
-            session.expunge_all()
-            session.rollback()
-        pdf = report.render_for_result(wire, school=school, identity=identity, rapport_id=result.rapport_id)
+            for start in range(0, len(pupil_ids), 500):
+                statement = (
+                    select(r.c.pupil_id, r.c.schooljaar, r.c.school_id, r.c.data, r.c.revision, r.c.rapport_id, r.c.updated_at,
+                           p.c.eck_id, p.c.las_key, i.c.roepnaam, i.c.voorvoegsel, i.c.achternaam, i.c.geboortedatum,
+                           sc.c.name.label("school_name"), sc.c.brin)
+                    .join(p, p.c.id == r.c.pupil_id)
+                    .join(sc, sc.c.id == r.c.school_id)
+                    .outerjoin(i, and_(i.c.pupil_id == r.c.pupil_id))
+                    .where(r.c.pupil_id.in_(pupil_ids[start : start + 500]))
+                )
+                for row in session.execute(statement):
+                    rows[(row.pupil_id, row.schooljaar)] = row
+            session.rollback()  # release the read before the slow part
         directory = Path(self.settings.data_dir) / "rapporten"
         directory.mkdir(parents=True, exist_ok=True)
-        tmp = directory / f"{result.rapport_id}.{result.revision}.tmp"
-        tmp.write_bytes(pdf)
-        return {"tmp": str(tmp), "revision": result.revision}
+        prepared: dict[str, dict | Exception | None] = {}
+        for message_id, job in jobs.items():
+            row = rows.get((job["pupil_id"], job["schooljaar"]))
+            if row is None or row.revision != job["revision"]:
+                prepared[message_id] = None  # a newer revision has its own job
+                continue
+            try:
+                spec = version_for_schooljaar(row.schooljaar)
+                wire = wire_result(row, SimpleNamespace(eck_id=row.eck_id, las_key=row.las_key), spec, self.settings.public_url)
+                identity = SimpleNamespace(roepnaam=row.roepnaam, voorvoegsel=row.voorvoegsel, achternaam=row.achternaam,
+                                           geboortedatum=row.geboortedatum) if row.achternaam is not None else None  # fmt: skip
+                pdf = report.render_for_result(
+                    wire, school=SimpleNamespace(name=row.school_name, brin=row.brin), identity=identity, rapport_id=row.rapport_id
+                )
+                tmp = directory / f"{row.rapport_id}.{row.revision}.tmp"
+                tmp.write_bytes(pdf)
+            except Exception as exc:  # noqa: BLE001 - this job fails alone (the worker raises it when applying it)
+                prepared[message_id] = exc
+                continue
+            # the wire message goes to the LAS as rendered (the same datumtijd and report URL)
+            prepared[message_id] = {"tmp": str(tmp), "revision": row.revision, "wire": wire}
+        return prepared
 
     def apply(self, session: Session, message, prepared: dict | None) -> dict:
+        """Record the PDF and queue the result for the school's LAS, in Core statements (this
+        runs once per pupil under the write lock)."""
         from eduketen.core import outbox
-        from eduketen.register.models import Pupil, School
 
         job = json.loads(message.payload)
-        result = session.get(Resultaat, (job["pupil_id"], job["schooljaar"]))
-        if prepared is None or result is None or result.revision != prepared["revision"]:
+        conn = session.connection()
+        statements = _render_statements()
+        key = {"b_pupil": job["pupil_id"], "b_jaar": job["schooljaar"]}
+        found = conn.execute(statements["found"], key).first()
+        if prepared is None or found is None or found.revision != prepared["revision"]:
             if prepared:
                 Path(prepared["tmp"]).unlink(missing_ok=True)
             return {"overgeslagen": 1}
-        path = Path(prepared["tmp"]).with_name(f"{result.rapport_id}.pdf")
+        path = Path(prepared["tmp"]).with_name(f"{found.rapport_id}.pdf")
         Path(prepared["tmp"]).replace(path)
-        result.rapport_path = str(path)
-        result.rapport_revision = result.revision
-        pupil = session.get(Pupil, result.pupil_id)
-        school = session.get(School, result.school_id)
-        deelname = session.get(Deelname, (result.pupil_id, result.schooljaar))
-        spec = version_for_schooljaar(result.schooljaar)
-        key = f"dt-resultaat:{result.pupil_id}:{result.schooljaar}"
-        context = {"pupil": result.pupil_id, "schooljaar": result.schooljaar, "revision": result.revision}
-        base = self.source.endpoint_url(spec.namespace, deelname.routeringskenmerk, session) if deelname else None
+        conn.execute(statements["record"], {**key, "b_revision": found.revision, "path": str(path)})
+        spec = version_for_schooljaar(found.schooljaar)
+        key = f"dt-resultaat:{job['pupil_id']}:{found.schooljaar}"
+        context = {"pupil": job["pupil_id"], "schooljaar": found.schooljaar, "revision": found.revision}
+        routing = found.routeringskenmerk
+        base = self._endpoint(spec.namespace, routing, session) if routing else None
         if base is None:
-            sent = outbox.enqueue(session, kind="dt.leerlingresultaat", ordering_key=key, method="POST", url="", context=context, supersede=True)
-            sent.status, sent.settled_at = "dead", utcnow()
-            routing = deelname.routeringskenmerk if deelname else "?"
-            sent.last_error = f"no LAS endpoint registered for routeringskenmerk {routing} ({spec.namespace})"
+            outbox.enqueue_row(
+                session, kind="dt.leerlingresultaat", ordering_key=key, method="POST", url="", context=context, supersede=True,
+                status="dead", last_error=f"no LAS endpoint registered for routeringskenmerk {routing or '?'} ({spec.namespace})",
+            )  # fmt: skip
             return {"rapport": 1, "afgeleverd": 0}
-        message_body = wire_result(result, pupil, spec, self.settings.public_url)
-        outbox.enqueue(
+        school_oin = self._school_oins.get(found.school_id)
+        if school_oin is None:
+            school_oin = self._school_oins[found.school_id] = conn.execute(statements["school_oin"], {"b_school": found.school_id}).scalar()
+        outbox.enqueue_row(
             session,
             kind="dt.leerlingresultaat",
             ordering_key=key,
             method="POST",
-            url=f"{base.rstrip('/')}/leerlingresultaat?edu-to={deelname.routeringskenmerk}&edu-from={school.oin}",
-            body=json.dumps(message_body, ensure_ascii=False),
+            url=f"{base.rstrip('/')}/leerlingresultaat?edu-to={routing}&edu-from={school_oin}",
+            body=json.dumps(prepared["wire"], ensure_ascii=False),
             context=context,
             supersede=True,  # standlevering: the newest state replaces any older one not yet sent
         )
         return {"rapport": 1, "afgeleverd": 1}
+
+    def _endpoint(self, namespace: str, routing: str, session: Session) -> str | None:
+        """The LAS address of an administration, looked up at most once a second per
+        administration (a national season asks for the same few thousand addresses 190,000
+        times; the register's own views are cached longer than this)."""
+        import time
+
+        now = time.monotonic()
+        key = (namespace, routing)
+        hit = self._endpoints.get(key)
+        if hit is not None and now - hit[1] < 1.0:
+            return hit[0]
+        url = self.source.endpoint_url(namespace, routing, session)
+        if len(self._endpoints) > 100_000:
+            self._endpoints.clear()
+        self._endpoints[key] = (url, now)
+        return url
+
+
+@functools.cache
+def _render_statements() -> dict:
+    """Built once (RenderReport.apply runs once per pupil under the write lock)."""
+    from sqlalchemy import bindparam
+
+    from eduketen.register.models import School
+
+    r, d, sc = Resultaat.__table__, Deelname.__table__, School.__table__
+    key = (r.c.pupil_id == bindparam("b_pupil"), r.c.schooljaar == bindparam("b_jaar"))
+    return {
+        "found": select(r.c.revision, r.c.rapport_id, r.c.school_id, r.c.schooljaar, d.c.routeringskenmerk)
+        .outerjoin(d, (d.c.pupil_id == r.c.pupil_id) & (d.c.schooljaar == r.c.schooljaar))
+        .where(*key),
+        "record": r.update().where(*key, r.c.revision == bindparam("b_revision"))
+        .values(rapport_path=bindparam("path"), rapport_revision=bindparam("b_revision")),
+        "school_oin": select(sc.c.oin).where(sc.c.id == bindparam("b_school")),
+    }
 
 
 # -- the school's landscape: what happened on the Doorstroomtoets flows ----------------------------------

@@ -5,19 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from eduketen.core.models import InboxMessage
 from eduketen.core.worker import PermanentError
 from eduketen.doorstroomtoets import las, service
-from eduketen.register import repository as register_repo
+from eduketen.register.models import School
+
+_SCHOOL_ID = select(School.__table__.c.id).where(School.__table__.c.oin == bindparam("b_oin"))  # built once
 
 
 def _school_id(session: Session, message: InboxMessage) -> int:
-    school = register_repo.school_by_oin(session, message.school_oin)
-    if school is None:  # the school was removed from the register after the 202
+    school_id = session.connection().execute(_SCHOOL_ID, {"b_oin": message.school_oin}).scalar()
+    if school_id is None:  # the school was removed from the register after the 202
         raise PermanentError("school no longer in the register")
-    return school.id
+    return school_id
 
 
 def handle_registreren(session: Session, message: InboxMessage) -> dict:

@@ -40,7 +40,11 @@ from eduketen.doorstroomtoets.models import (
     Schooladvies,
 )
 from eduketen.doorstroomtoets.schemas import versions
-from eduketen.doorstroomtoets.service import ResultInput, store_results
+from eduketen.doorstroomtoets.service import (
+    ResultInput,
+    store_results,
+    store_results_in_chunks,
+)
 from eduketen.migrations import upgrade
 from eduketen.register import repository as register_repo
 from eduketen.register import service as register
@@ -289,8 +293,9 @@ def run(directory: Path, schools: int = 4, pupils: int = 8, *, timeout: float = 
         # 3. results, reports, retrieval
         t = time.monotonic()
         items = _result_items(region)
-        with unit_of_work(ta_s) as s:
-            outcome = store_results(s, items, public_url=ta.url)
+        # one transaction per chunk of pupils: the test supplier's worker renders the first
+        # reports while the rest is imported
+        outcome = store_results_in_chunks(ta_s, items, public_url=ta.url)
         ok, detail = _wait(
             lambda: (
                 _count(las_s, LasResultaat) == total
