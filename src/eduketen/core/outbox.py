@@ -94,28 +94,10 @@ def enqueue(
     context: dict | None = None,
     supersede: bool = False,
 ) -> OutboxMessage:
-    now = utcnow()
-    if supersede:
-        session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.ordering_key == ordering_key, OutboxMessage.status == "pending")
-            .values(status="superseded", settled_at=now)
-        )
-    message = OutboxMessage(
-        kind=kind,
-        ordering_key=ordering_key,
-        method=method,
-        url=url,
-        body=body,
-        context=json.dumps(context or {}, sort_keys=True),
-        status="pending",
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
-    )
-    session.add(message)
-    session.flush()
-    return message
+    """Queue one message and return it as a mapped object (``enqueue_row`` does the writing)."""
+    seq = enqueue_row(session, kind=kind, ordering_key=ordering_key, method=method, url=url, body=body, context=context,
+                      supersede=supersede)  # fmt: skip
+    return session.get(OutboxMessage, seq)
 
 
 def enqueue_row(
@@ -131,8 +113,8 @@ def enqueue_row(
     status: str = "pending",
     last_error: str | None = None,
 ) -> int:
-    """``enqueue`` in Core statements, for paths that queue one message per pupil: no ORM
-    object and no flush. Returns the new message's ``seq``. ``status`` other than pending
+    """Queue one message in Core statements (the per-pupil paths call this directly: no ORM
+    object and no flush). Returns the new message's ``seq``. ``status`` other than pending
     records a message that is settled at once (e.g. dead: no address known)."""
     now = utcnow()
     conn = session.connection()
