@@ -23,7 +23,6 @@ from sqlalchemy import insert as generic_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 
 from eduketen.core.db import sqlite_time
 from eduketen.core.identifiers import new_uuid4
@@ -68,14 +67,10 @@ class GroupCommitWriter:
         batch_max: int = 256,
         wait_ms: float = 2.0,
         on_commit: Callable[[], None] | None = None,
-        lock_wait_seconds: float = 30.0,
-        quick_retry: bool = False,
     ) -> None:
-        """``quick_retry``: ``engine`` is a SQLite engine made with ``busy_timeout_ms=0``, whose
-        writes are retried quickly here (see ``_transaction``) for up to ``lock_wait_seconds``."""
+        """On SQLite, how ``engine`` waits for another process's write lock is the engine's own
+        (``make_engine(..., lock_poll_seconds=...)``, see ``db.begin_immediate``)."""
         self._engine = engine
-        self._lock_wait = lock_wait_seconds
-        self._quick_retry = quick_retry
         self._batch_max = batch_max
         self._wait = wait_ms / 1000.0
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
@@ -141,19 +136,9 @@ class GroupCommitWriter:
                 return
 
     def _transaction(self, rows: list[Any]) -> list[Any]:
-        """Write ``rows`` in one transaction. On SQLite the engine fails at once when another
-        process (the worker) holds the write lock, and this retries every half millisecond: the
-        writer gets the lock as soon as it is free, where SQLite's own busy handler would sleep
-        in steps of up to 100 ms and lose the turn to a worker that commits and begins again."""
-        deadline = time.monotonic() + self._lock_wait
-        while True:
-            try:
-                with self._engine.begin() as conn:
-                    return self.write_batch(conn, rows)
-            except OperationalError as exc:
-                if not self._quick_retry or "locked" not in str(exc.orig) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.0005)
+        """Write ``rows`` in one transaction."""
+        with self._engine.begin() as conn:
+            return self.write_batch(conn, rows)
 
     def _write(self, batch: list[_Pending]) -> None:
         try:
