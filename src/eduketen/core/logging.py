@@ -74,6 +74,40 @@ def _valid_request_id(value: str) -> bool:
     return 8 <= len(value) <= 36 and all(c.isascii() and (c.isalnum() or c in "-_") for c in value)
 
 
+def enter_request(scope) -> tuple[str, contextvars.Token]:
+    """The request id (a valid ``X-Request-ID`` of the caller, or a new one), bound to the context
+    for every log line of this request and kept in the scope's state. Undo with ``leave_request``."""
+    rid = None
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            if _valid_request_id(candidate):
+                rid = candidate
+            break
+    rid = rid or new_uuid4().hex
+    token = _request_id.set(rid)
+    # Kept in the scope too: a 500 is answered outside this middleware (Starlette's
+    # ServerErrorMiddleware), after the context variable is reset.
+    scope.setdefault("state", {})["request_id"] = rid
+    return rid, token
+
+
+def leave_request(scope, token: contextvars.Token, status: int, started: float, *, log_requests: bool = True) -> None:
+    """The access line of a request (when INFO is kept), then the request id unbound."""
+    try:
+        if log_requests and _access_std.isEnabledFor(logging.INFO):  # skip building a line nobody keeps
+            access_log.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                ms=round((time.perf_counter() - started) * 1000, 2),
+                caller=scope.get("state", {}).get("caller_oin"),
+            )
+    finally:
+        _request_id.reset(token)
+
+
 class RequestContextMiddleware:
     """Pure ASGI: request id from ``X-Request-ID`` (or a new one), echoed back; one access line."""
 
@@ -84,18 +118,7 @@ class RequestContextMiddleware:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        rid = None
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                candidate = value.decode("latin-1")
-                if _valid_request_id(candidate):
-                    rid = candidate
-                break
-        rid = rid or new_uuid4().hex
-        token = _request_id.set(rid)
-        # Kept in the scope too: a 500 is answered outside this middleware (Starlette's
-        # ServerErrorMiddleware), after the context variable is reset.
-        scope.setdefault("state", {})["request_id"] = rid
+        rid, token = enter_request(scope)
         started = time.perf_counter()
         status_holder = [0]
         header = (b"x-request-id", rid.encode())
@@ -109,13 +132,4 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            if self.log_requests and _access_std.isEnabledFor(logging.INFO):  # skip building a line nobody keeps
-                access_log.info(
-                    "request",
-                    method=scope["method"],
-                    path=scope["path"],
-                    status=status_holder[0],
-                    ms=round((time.perf_counter() - started) * 1000, 2),
-                    caller=scope.get("state", {}).get("caller_oin"),
-                )
-            _request_id.reset(token)
+            leave_request(scope, token, status_holder[0], started, log_requests=self.log_requests)

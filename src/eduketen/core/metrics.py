@@ -16,6 +16,7 @@ import ipaddress
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -185,6 +186,15 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(DatabaseCollector(sessions))
+        self._children: dict[tuple[str, str, int], Any] = {}
+
+    def observe(self, method: str, template: str, status: int, seconds: float) -> None:
+        """One request's duration; the histogram's child per label set is looked up once."""
+        key = (method, template, status)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.latency.labels(method, template, str(status))
+        child.observe(seconds)
 
     def exposition(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
@@ -215,7 +225,7 @@ class MetricsMiddleware:
             route = scope.get("route")
             template = getattr(route, "path_format", None) or getattr(route, "path", None) or "unmatched"
             if template != "/metrics":
-                self.metrics.latency.labels(scope["method"], template, str(status[0] or 500)).observe(time.perf_counter() - started)
+                self.metrics.observe(scope["method"], template, status[0] or 500, time.perf_counter() - started)
 
 
 def allowed_scraper(scope, token: str | None, allow: list[str]) -> bool:

@@ -63,12 +63,26 @@ def client_key(scope, trusted: TrustedProxies) -> str:
     return "addr:" + host
 
 
+TOO_MANY_FAILURES = b'{"status":429,"title":"Too many requests","detail":"too many failed authentication attempts from this client; retry later"}'
+
+
+def too_many_failures_headers(wait: float) -> list[tuple[bytes, bytes]]:
+    """The headers of the 429 for a client whose bucket is empty for ``wait`` more seconds."""
+    return [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(TOO_MANY_FAILURES)).encode()),
+        (b"retry-after", str(max(1, round(wait + 0.5))).encode()),
+    ]
+
+
 class AuthFailureLimitMiddleware:
-    def __init__(self, app, *, trusted: TrustedProxies, rate: float, burst: int) -> None:
+    """``limiter``: the buckets, shared with the express lane (core/lane.py) so that a client's
+    failures count alike on every path; made from ``rate`` and ``burst`` when not given."""
+
+    def __init__(self, app, *, trusted: TrustedProxies, rate: float = 5.0, burst: int = 200, limiter: RateLimiter | None = None) -> None:
         self.app = app
         self.trusted = trusted
-        self.limiter = RateLimiter(rate, burst)
-        self._blocked: dict[str, float] = {}
+        self.limiter = limiter if limiter is not None else RateLimiter(rate, burst)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or self.limiter.burst <= 0:
@@ -76,16 +90,8 @@ class AuthFailureLimitMiddleware:
         key = client_key(scope, self.trusted)
         wait = self.limiter.peek(key)
         if wait:
-            retry = str(max(1, round(wait + 0.5))).encode()
-            body = b'{"status":429,"title":"Too many requests","detail":"too many failed authentication attempts from this client; retry later"}'
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 429,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"retry-after", retry)],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await send({"type": "http.response.start", "status": 429, "headers": too_many_failures_headers(wait)})
+            await send({"type": "http.response.body", "body": TOO_MANY_FAILURES})
             return
 
         async def send_wrapper(message):

@@ -21,9 +21,10 @@ from eduketen.core.auth import CertificateProblem, caller_from_scope
 from eduketen.core.db import utcnow
 from eduketen.core.identifiers import edu_id_problem
 from eduketen.core.inbox import InboxUnavailable, new_message_id
+from eduketen.core.lane import Lane
 from eduketen.core.logging import current_request_id
 from eduketen.core.platform import Platform, today_nl
-from eduketen.register.sources import RegisterUnavailable
+from eduketen.doorstroomtoets import repository, service
 from eduketen.doorstroomtoets.schemas import (
     SERVICE,
     SpecVersion,
@@ -31,12 +32,28 @@ from eduketen.doorstroomtoets.schemas import (
     body_schema,
     versions,
 )
-from eduketen.doorstroomtoets import repository, service
 from eduketen.doorstroomtoets.service import content_problems
+from eduketen.register.sources import RegisterUnavailable
 
 
 def _json(status: int, body: dict) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def _json_answer(status: int, body: dict) -> tuple[int, bytes]:
+    return status, orjson.dumps(body)
+
+
+_PLAIN: dict[tuple[str, str, int], bytes] = {}
+
+
+def _plain_answer(spec: SpecVersion, path: str, status: int) -> bytes:
+    """``{"melding": ...}`` with the spec's text for the status, made once per version, path and status."""
+    key = (spec.key, path, status)
+    body = _PLAIN.get(key)
+    if body is None:
+        body = _PLAIN[key] = orjson.dumps({"melding": spec.melding(path, "post", status)})
+    return body
 
 
 @dataclass(frozen=True)
@@ -63,14 +80,19 @@ def _identify(request: Request, platform: Platform):
     return caller, edu_to, edu_from
 
 
-def _register_down(exc: Exception) -> Response:
-    return _json(
+def _register_down_answer(exc: Exception) -> tuple[int, bytes]:
+    return _json_answer(
         503,
         {
             "melding": "Mandaat kan nu niet worden gecontroleerd; probeer het later opnieuw.",
             "toelichting": f"Het register (OSR) is niet bereikbaar en er is geen recent antwoord bewaard: {exc}.",
         },
     )
+
+
+def _register_down(exc: Exception) -> Response:
+    status, body = _register_down_answer(exc)
+    return Response(body, status_code=status, media_type="application/json")
 
 
 def _query_value(request: Request, name: str) -> tuple[str | None, str | None]:
@@ -109,16 +131,20 @@ INBOUND = {
 KIND_WORDS = {"las": "Het LAS", "toetssysteem": "Het toetssysteem"}
 
 
-async def receive_message(request: Request, spec: SpecVersion, inbound: Inbound) -> Response:
+async def receive_message(request: Request, spec: SpecVersion, inbound: Inbound, raw: bytes | None = None) -> tuple[int, bytes]:
+    """The answer (status, JSON body) to one inbound POST; ``raw`` is its body when already read
+    (the express lane reads it), else it is read here."""
     platform: Platform = request.app.state.platform
 
-    def answer(status: int, toelichting: str | None = None, fouten: list | None = None) -> Response:
+    def answer(status: int, toelichting: str | None = None, fouten: list | None = None) -> tuple[int, bytes]:
+        if not toelichting and not fouten:
+            return status, _plain_answer(spec, inbound.path, status)
         body: dict = {"melding": spec.melding(inbound.path, "post", status)}
         if toelichting:
             body["toelichting"] = toelichting
         if fouten:
             body["fouten"] = fouten
-        return _json(status, body)
+        return status, orjson.dumps(body)
 
     # 1. who is calling, 2. edu-to / edu-from
     identified = _identify(request, platform)
@@ -133,7 +159,7 @@ async def receive_message(request: Request, spec: SpecVersion, inbound: Inbound)
     try:
         school = await source.school(school_oin)
     except RegisterUnavailable as exc:
-        return _register_down(exc)
+        return _register_down_answer(exc)
     if school is None:
         return answer(405, f"Geen school met OIN {school_oin} ({inbound.school_param}) in het register van deze ontvanger.")
     routing = source.routing(routing_id)
@@ -159,7 +185,7 @@ async def receive_message(request: Request, spec: SpecVersion, inbound: Inbound)
             else None
         )
     except RegisterUnavailable as exc:
-        return _register_down(exc)
+        return _register_down_answer(exc)
     if not sender.allowed:
         return answer(
             401,
@@ -174,7 +200,7 @@ async def receive_message(request: Request, spec: SpecVersion, inbound: Inbound)
         )
     # regie op gegevens: the school may switch this flow off (a revoked consent relation)
     if platform.views["doorstroomtoets_off"].is_off(school.oin, caller.oin, own):
-        return _json(
+        return _json_answer(
             403,
             {
                 "melding": _melding(spec, inbound.path, 403),
@@ -187,7 +213,8 @@ async def receive_message(request: Request, spec: SpecVersion, inbound: Inbound)
     content_type = request.headers.get("content-type", "")
     if content_type.split(";", 1)[0].strip().lower() != "application/json":
         return answer(422, f"Content-Type moet application/json zijn, niet {content_type or '(leeg)'!r}.")
-    raw = await request.body()
+    if raw is None:
+        raw = await request.body()
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -241,7 +268,7 @@ async def receive_message(request: Request, spec: SpecVersion, inbound: Inbound)
     try:
         await platform.inbox.submit(row)
     except InboxUnavailable:
-        return _json(503, {"melding": "Bericht niet opgeslagen; probeer het later opnieuw.", "toelichting": "De opslag is tijdelijk niet bereikbaar."})
+        return _json_answer(503, {"melding": "Bericht niet opgeslagen; probeer het later opnieuw.", "toelichting": "De opslag is tijdelijk niet bereikbaar."})
     return answer(202)
 
 
@@ -333,59 +360,30 @@ def build_router(spec: SpecVersion, roles: list[str]) -> APIRouter:
 
 def _endpoint(spec: SpecVersion, inbound: Inbound):
     async def endpoint(request: Request) -> Response:
-        return await receive_message(request, spec, inbound)
+        status, body = await receive_message(request, spec, inbound)
+        return Response(body, status_code=status, media_type="application/json")
 
     return endpoint
 
 
-@dataclass(frozen=True, slots=True)
-class _Template:
-    path: str
+def add_to_lane(lane: Lane, roles: list[str]) -> None:
+    """The inbound POSTs of every version take the express lane (core/lane.py): they are the
+    busiest requests of a season (a whole region's LAS systems posting their lists in the same
+    days) and need nothing of the router (no path parameters, no dependencies). The routers keep
+    the same routes, for every other method (405) and for the route listing."""
+    if not {"toetsaanbieder", "las"} & set(roles):
+        return
+    for spec in versions().values():
+        for inbound in INBOUND.values():
+            if inbound.role in roles and spec.has(inbound.path):
+                lane.add(spec.base_path + inbound.path, _lane_handler(spec, inbound))
 
 
-class FastLane:
-    """The inbound POSTs of every version, answered straight from the middleware stack.
+def _lane_handler(spec: SpecVersion, inbound: Inbound):
+    async def handler(request: Request, body: bytes) -> tuple[int, bytes]:
+        return await receive_message(request, spec, inbound, body)
 
-    These are the busiest requests of a season (a whole region's LAS systems posting their lists
-    in the same days), and the work they need is done by ``receive_message`` alone: no path
-    parameters, no dependencies. Routing them through FastAPI's router and endpoint machinery
-    added a fifth to their CPU time. This sits innermost among the application's middlewares,
-    so request ids, security headers, metrics, the failed-authentication limit and the body limit
-    apply as to every other request; an exception goes to the application's own exception
-    handlers (as FastAPI would dispatch it) and otherwise on to the server-error middleware. The
-    routers keep the same routes for every other method (405) and for the route listing."""
-
-    def __init__(self, app, roles: list[str], handlers: dict) -> None:
-        self.app = app
-        self.handlers = handlers
-        self.routes: dict[str, tuple[SpecVersion, Inbound, _Template]] = {}
-        if {"toetsaanbieder", "las"} & set(roles):
-            for spec in versions().values():
-                for inbound in INBOUND.values():
-                    if inbound.role in roles and spec.has(inbound.path):
-                        path = spec.base_path + inbound.path
-                        self.routes[path] = (spec, inbound, _Template(path))
-
-    async def __call__(self, scope, receive, send):
-        target = self.routes.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
-        if target is None:
-            return await self.app(scope, receive, send)
-        spec, inbound, scope["route"] = target  # the route template, for the metrics (as a router sets it)
-        request = Request(scope, receive)
-        try:
-            response = await receive_message(request, spec, inbound)
-        except Exception as exc:
-            handler = self._handler(exc)
-            if handler is None:
-                raise
-            response = await handler(request, exc)
-        await response(scope, receive, send)
-
-    def _handler(self, exc: Exception):
-        for cls in type(exc).__mro__:
-            if cls in self.handlers:
-                return self.handlers[cls]
-        return None
+    return handler
 
 
 def routers(roles: list[str]) -> list[APIRouter]:
