@@ -146,32 +146,40 @@ class GroupCommitWriter:
         except Exception as exc:  # the store failed: every waiting request gets an error, no 2xx
             log.error("%s write failed: %s", self.name, type(exc).__name__)
             error = InboxUnavailable("store unavailable")
-            for pending in batch:
-                self._resolve(pending, error)
+            self._resolve(batch, [error] * len(batch))
             return
         self.batches += 1
         self.rows += len(batch)
-        for pending, result in zip(batch, results, strict=True):
-            self._resolve(pending, result)
+        self._resolve(batch, results)
         if self._on_commit is not None:
             self._on_commit()
 
     @staticmethod
-    def _resolve(pending: _Pending, result: Any) -> None:
-        if pending.loop is None:
-            pending.result = result
-            pending.done.set()  # type: ignore[union-attr]
-            return
-
-        def _set(fut=pending.future, value=result):
-            if fut.done():
-                return
-            if isinstance(value, BaseException):
-                fut.set_exception(value)
+    def _resolve(batch: list[_Pending], results: list[Any]) -> None:
+        """Each waiting request gets its result: a thread waiting in ``submit_sync`` at once, the
+        requests of an event loop in one callback per loop (one wake-up of the loop per batch)."""
+        waiting: dict[Any, list[tuple[asyncio.Future, Any]]] = {}
+        for pending, result in zip(batch, results, strict=True):
+            if pending.loop is None:
+                pending.result = result
+                pending.done.set()  # type: ignore[union-attr]
             else:
-                fut.set_result(value)
+                waiting.setdefault(pending.loop, []).append((pending.future, result))
+        for loop, settled in waiting.items():
+            try:
+                loop.call_soon_threadsafe(_settle, settled)
+            except RuntimeError:  # that loop is closed: nobody waits any more
+                pass
 
-        pending.loop.call_soon_threadsafe(_set)
+
+def _settle(settled: list[tuple[asyncio.Future, Any]]) -> None:
+    for future, value in settled:
+        if future.done():
+            continue
+        if isinstance(value, BaseException):
+            future.set_exception(value)
+        else:
+            future.set_result(value)
 
 
 _COLUMNS = tuple(c.name for c in InboxMessage.__table__.columns)

@@ -10,6 +10,7 @@ durably -> 202. Every answer carries the spec's own ``melding`` text; ``toelicht
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import unquote_plus
 
 import orjson
 from fastapi import APIRouter, Request
@@ -72,8 +73,9 @@ def _identify(request: Request, platform: Platform):
     if caller is None:
         return Refusal(401, "Geen clientcertificaat ontvangen: de verzender is niet te identificeren (Edukoppeling).")
     request.scope.setdefault("state", {})["caller_oin"] = caller.oin
-    edu_to, problem_to = _query_value(request, "edu-to")
-    edu_from, problem_from = _query_value(request, "edu-from")
+    params = _query(request.scope)
+    edu_to, problem_to = _query_value(params, "edu-to")
+    edu_from, problem_from = _query_value(params, "edu-from")
     fouten = [{"veld": n, "fout": p} for n, p in (("edu-to", problem_to), ("edu-from", problem_from)) if p]
     if fouten:
         return Refusal(422, "De parameters edu-to en edu-from moeten elk precies 20 cijfers of letters zijn.", fouten)
@@ -95,8 +97,23 @@ def _register_down(exc: Exception) -> Response:
     return Response(body, status_code=status, media_type="application/json")
 
 
-def _query_value(request: Request, name: str) -> tuple[str | None, str | None]:
-    values = request.query_params.getlist(name)
+def _query(scope) -> dict[str, list[str]]:
+    """The query string's parameters, read as Starlette's ``query_params`` reads them (``&``
+    separates, blank values kept, ``+`` and %-escapes decoded as UTF-8), without its multidict:
+    the edu-to and edu-from of every inbound POST."""
+    found: dict[str, list[str]] = {}
+    for part in scope["query_string"].decode("latin-1").split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if "%" in part or "+" in part:
+            name, value = unquote_plus(name), unquote_plus(value)
+        found.setdefault(name, []).append(value)
+    return found
+
+
+def _query_value(params: dict[str, list[str]], name: str) -> tuple[str | None, str | None]:
+    values = params.get(name, ())
     if len(values) > 1:
         return None, f"{name} komt {len(values)} keer voor; verwacht precies 1 keer."
     value = values[0] if values else None
