@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
+import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,6 +111,8 @@ def make_engine(
             cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_CHECKPOINT_PAGES}")
             cursor.close()
 
+        _SQLITE_LOCKING[engine] = (busy_timeout_ms / 1000, lock_poll_seconds or LOCK_POLL_SECONDS)
+
         @event.listens_for(engine, "begin")
         def _begin(conn):  # pragma: no cover
             # Take the write lock up front: no deadlock-prone lock upgrades between processes.
@@ -133,6 +136,14 @@ SQLITE_WAL_CHECKPOINT_PAGES = 16384
 
 # How often a writer looks again whether SQLite's write lock is free (seconds).
 LOCK_POLL_SECONDS = 0.001
+
+# SQLite engines made by make_engine -> (seconds a writer waits for the lock, how often it looks).
+_SQLITE_LOCKING: weakref.WeakKeyDictionary[Engine, tuple[float, float]] = weakref.WeakKeyDictionary()
+
+
+def sqlite_locking(engine: Engine) -> tuple[float, float]:
+    """How ``begin_immediate`` waits on this engine: (timeout, poll) in seconds."""
+    return _SQLITE_LOCKING.get(engine, (30.0, LOCK_POLL_SECONDS))
 
 
 def begin_immediate(driver_connection, timeout: float, poll: float = LOCK_POLL_SECONDS) -> None:
