@@ -61,7 +61,7 @@ def install_handlers(app: FastAPI) -> None:
     async def _too_large(_request: Request, exc: _TooLarge):
         # A streamed body passed the limit while a route was reading it (FastAPI would otherwise
         # turn the middleware's signal into "400 There was an error parsing the body").
-        return Response(_too_large_body(exc.max_bytes), status_code=413, media_type="application/json")
+        return Response(too_large_body(exc.max_bytes), status_code=413, media_type="application/json")
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
@@ -133,7 +133,7 @@ class BodyLimitMiddleware:
             await self._refuse(send, max_bytes)
 
     async def _refuse(self, send, max_bytes: int):
-        body = _too_large_body(max_bytes)
+        body = too_large_body(max_bytes)
         await send(
             {
                 "type": "http.response.start",
@@ -144,7 +144,7 @@ class BodyLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
-def _too_large_body(max_bytes: int) -> bytes:
+def too_large_body(max_bytes: int) -> bytes:
     return orjson.dumps(
         {
             "status": 413,

@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from eduketen.core.auth import TrustedProxies
-from eduketen.core.errors import _too_large_body
+from eduketen.core.errors import too_large_body
 from eduketen.core.logging import enter_request, leave_request
 from eduketen.core.metrics import Metrics
 from eduketen.core.ratelimit import RateLimiter
@@ -64,6 +64,8 @@ class _ClientGone(Exception):
 
 
 class Lane:
+    """The routes of the express lane and what answering them needs from the application."""
+
     def __init__(
         self,
         *,
@@ -106,7 +108,7 @@ class Lane:
                 return
             if body is None:
                 status = 413
-                refused = _too_large_body(self.max_body_bytes)
+                refused = too_large_body(self.max_body_bytes)
                 await self._send(send, 413, refused, [_JSON, (b"content-length", str(len(refused)).encode())], extra)
                 return
             request = Request(scope)
