@@ -191,13 +191,17 @@ class Phase:
         self.requests = 0
         self.latencies: list[float] = []
         self.statuses: dict[int, int] = {}
+        self.per_process: dict[int, float] = {}
 
     def run(self, method: str, requests: list, concurrency: int, token: str | None) -> None:
         db_before = cpu_seconds(self.db_pids()) if self.db_pids else 0.0
         server_pids = self.server_pids()
-        cpu_before = cpu_seconds(server_pids)
+        before = {pid: cpu_seconds([pid]) for pid in server_pids}
         out = asyncio.run(load(method, requests, concurrency, token))
-        self.server_cpu += cpu_seconds(server_pids) - cpu_before
+        for pid in server_pids:
+            used = cpu_seconds([pid]) - before[pid]
+            self.server_cpu += used
+            self.per_process[pid] = self.per_process.get(pid, 0.0) + used
         if self.db_pids:
             self.db_cpu += cpu_seconds(self.db_pids()) - db_before
         self.seconds += out["seconds"]
@@ -212,7 +216,9 @@ class Phase:
         out = {"requests": self.requests, "seconds": round(self.seconds, 3), "requests_per_second": round(self.requests / self.seconds, 1),
                "latency_ms": {"p50": round(1000 * lat[len(lat) // 2], 1), "p95": round(1000 * lat[int(0.95 * (len(lat) - 1))], 1)},
                "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
-               "server_cpu_seconds": round(self.server_cpu, 2)}  # fmt: skip
+               "server_cpu_seconds": round(self.server_cpu, 2),
+               # how the load spread over the server's processes (the parent of --processes N only supervises)
+               "server_cpu_seconds_per_process": sorted((round(v, 2) for v in self.per_process.values()), reverse=True)}  # fmt: skip
         if self.db_pids:
             out["database_cpu_seconds"] = round(self.db_cpu, 2)
         per_server = records / self.server_cpu if self.server_cpu else None
