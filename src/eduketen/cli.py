@@ -125,8 +125,8 @@ def serve(
     client_certs: Annotated[str, typer.Option(help="required | optional: client certificates at the TLS layer")] = "required",
     worker: Annotated[Optional[bool], typer.Option("--worker/--no-worker", help="run the worker in this process")] = None,
     migrate: Annotated[bool, typer.Option(help="run `db upgrade` first")] = True,
-    processes: Annotated[int, typer.Option(min=1, max=64, help="API processes sharing the port (SO_REUSEPORT; one per core); "
-                                                       "only this process migrates and starts the embedded worker")] = 1,  # fmt: skip
+    processes: Annotated[int, typer.Option(min=1, max=64, help="API processes on the one port (SO_REUSEPORT; one per core); "
+                                                       "the parent then supervises them and alone migrates and runs the worker")] = 1,
     reuse_port: Annotated[bool, typer.Option("--reuse-port", hidden=True, help="bind with SO_REUSEPORT (a child of --processes)")] = False,
 ) -> None:
     """Serve the API (and, by default, the worker) until stopped."""

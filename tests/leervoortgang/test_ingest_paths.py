@@ -14,8 +14,8 @@ import orjson
 import pytest
 from pydantic import TypeAdapter
 
-from eduketen.leervoortgang import repository as repo
 from eduketen.leervoortgang import api
+from eduketen.leervoortgang import repository as repo
 from eduketen.leervoortgang.api import PART_BYTES
 from eduketen.leervoortgang.schemas import AwareDatetime
 

@@ -54,6 +54,8 @@ def _receiving_system_id(session: Session, platform: Platform) -> int | None:
 
 # On SQLite one writer at a time: requests of this process queue here and go on the moment the
 # previous one commits, instead of sleeping in SQLite's busy handler (in steps up to 100 ms).
+# Between processes (serve --processes N, the worker) the write transaction's BEGIN IMMEDIATE
+# waits for the lock, looking again every millisecond (core.db.begin_immediate).
 _SQLITE_WRITER = threading.Lock()
 
 
