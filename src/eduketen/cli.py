@@ -189,7 +189,6 @@ def _reuse_port_socket(host: str, port: int, *, listen: bool):
         _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
     if listen:
         sock.listen(2048)
-        sock.set_inheritable(True)
     return sock
 
 
