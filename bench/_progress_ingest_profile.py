@@ -8,7 +8,8 @@ orjson parsing the same bodies: ``ratio`` is CPU per record of the whole request
     .venv/bin/python bench/_progress_ingest_profile.py --storage sqlite --batches 20   # or --storage postgres
 
 A tool for looking, not one of ``make bench``'s benchmarks (hence the leading underscore): no
-goal, and the timing wrappers add a little CPU of their own. Prints one JSON document. Step times overlap (``accept`` contains ``prepare`` contains
+goal, and the timing wrappers add a little CPU of their own (``--cprofile FILE`` much more:
+use it for where, not for how much). Prints one JSON document. Step times overlap (``accept`` contains ``prepare`` contains
 ``build_rows``); ``rest`` is the request's CPU outside the timed steps (HTTP framework, response).
 """
 
@@ -66,6 +67,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--storage", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--cprofile", type=Path, help="also write cProfile statistics of the measured requests to this file")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="eduketen-bench-profile-"))
     pg = pi.Postgres() if args.storage == "postgres" else None
@@ -152,9 +154,18 @@ def main() -> int:
             gc.set_threshold(50_000, 20, 100)  # as eduketen serve does
             cpu.clear()
             db.clear()
+            profiler = None
+            if args.cprofile:
+                import cProfile
+
+                profiler = cProfile.Profile()
+                profiler.enable()
             t0, d0 = time.process_time(), pi.cpu_seconds(pids()) if pg else 0.0
             for body in bodies[2:]:
                 assert await call(app, "POST", pi_path, body, headers) == 200
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(str(args.cprofile))
             total, total_db = time.process_time() - t0, (pi.cpu_seconds(pids()) - d0) if pg else 0.0
             t1 = time.process_time()
             for body in bodies[2:]:

@@ -11,11 +11,14 @@ answers. The client (asyncio + httpx) shares the machine's cores with the server
 
 Both servers run at once and the load alternates between them in ``--rounds`` rounds, so a change
 in what the rest of a shared machine does hits both sides alike. Besides wall-clock rates the run
-reports the CPU seconds the server process (and, on PostgreSQL, the cluster's processes) used per
+reports the CPU seconds the server's processes (and, on PostgreSQL, the cluster's processes) used per
 phase, read from /proc: records per CPU second does not depend on how busy the machine is, and
-``idle_estimate_records_per_second`` = min(records per server CPU second (one Python process),
-cores x records per CPU second of server and database together) says what an idle machine with
-this many cores would do.
+``idle_estimate_records_per_second`` = min(min(server processes, cores) x records per server CPU
+second (each Python process uses at most one core), cores x records per CPU second of server and
+database together) says what an idle machine with this many cores would do.
+
+``--processes N`` (default: the machine's cores) runs eduketen as ``eduketen serve --processes N``
+and the bare endpoint with the same N processes, so the ratio compares like with like.
 
     .venv/bin/python bench/progress_ingest.py                         # both storages
     .venv/bin/python bench/progress_ingest.py --storage sqlite --batches 50
@@ -109,6 +112,40 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / tick
 
 
+def listeners(port: int) -> int:
+    """TCP sockets listening on ``port`` (one per server process with SO_REUSEPORT)."""
+    n = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[1].rsplit(":", 1)[1] == f"{port:04X}" and fields[3] == "0A":
+                n += 1
+    return n
+
+
+def wait_listeners(port: int, n: int, proc: subprocess.Popen) -> None:
+    """Until all ``n`` processes of a server listen (the first one answering /health is not enough)."""
+    deadline = time.monotonic() + 60
+    while listeners(port) < n:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"only {listeners(port)} of {n} server processes listen on port {port}")
+        time.sleep(0.1)
+
+
+def tree(parent: int) -> list[int]:
+    """A process and its live descendants (an API process and, with --processes N, its N children)."""
+    out, todo = [], [parent]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += children(pid)
+    return out
+
+
 def children(parent: int) -> list[int]:
     out = []
     for d in Path("/proc").iterdir():
@@ -148,18 +185,23 @@ async def load(method: str, requests: list[tuple[str, bytes]], concurrency: int,
 class Phase:
     """One measured kind of load, summed over the rounds."""
 
-    def __init__(self, server_pid: int, db_pids=None) -> None:
-        self.server_pid, self.db_pids = server_pid, db_pids
+    def __init__(self, server_pids, db_pids=None) -> None:
+        self.server_pids, self.db_pids = server_pids, db_pids
         self.seconds = self.server_cpu = self.db_cpu = 0.0
         self.requests = 0
         self.latencies: list[float] = []
         self.statuses: dict[int, int] = {}
+        self.per_process: dict[int, float] = {}
 
     def run(self, method: str, requests: list, concurrency: int, token: str | None) -> None:
         db_before = cpu_seconds(self.db_pids()) if self.db_pids else 0.0
-        cpu_before = cpu_seconds([self.server_pid])
+        server_pids = self.server_pids()
+        before = {pid: cpu_seconds([pid]) for pid in server_pids}
         out = asyncio.run(load(method, requests, concurrency, token))
-        self.server_cpu += cpu_seconds([self.server_pid]) - cpu_before
+        for pid in server_pids:
+            used = cpu_seconds([pid]) - before[pid]
+            self.server_cpu += used
+            self.per_process[pid] = self.per_process.get(pid, 0.0) + used
         if self.db_pids:
             self.db_cpu += cpu_seconds(self.db_pids()) - db_before
         self.seconds += out["seconds"]
@@ -168,13 +210,15 @@ class Phase:
         for k, v in out["statuses"].items():
             self.statuses[k] = self.statuses.get(k, 0) + v
 
-    def result(self, records_per_request: int) -> dict:
+    def result(self, records_per_request: int, processes: int) -> dict:
         lat = sorted(self.latencies)
         records = self.requests * records_per_request
         out = {"requests": self.requests, "seconds": round(self.seconds, 3), "requests_per_second": round(self.requests / self.seconds, 1),
                "latency_ms": {"p50": round(1000 * lat[len(lat) // 2], 1), "p95": round(1000 * lat[int(0.95 * (len(lat) - 1))], 1)},
                "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
-               "server_cpu_seconds": round(self.server_cpu, 2)}  # fmt: skip
+               "server_cpu_seconds": round(self.server_cpu, 2),
+               # how the load spread over the server's processes (the parent of --processes N only supervises)
+               "server_cpu_seconds_per_process": sorted((round(v, 2) for v in self.per_process.values()), reverse=True)}  # fmt: skip
         if self.db_pids:
             out["database_cpu_seconds"] = round(self.db_cpu, 2)
         per_server = records / self.server_cpu if self.server_cpu else None
@@ -182,7 +226,8 @@ class Phase:
         out["records_per_server_cpu_second"] = round(per_server, 1) if per_server else None
         out["records_per_cpu_second"] = round(per_total, 1) if per_total else None
         if per_server and per_total:
-            out["idle_estimate_records_per_second"] = round(min(per_server, (os.cpu_count() or 1) * per_total), 1)
+            cores = os.cpu_count() or 1
+            out["idle_estimate_records_per_second"] = round(min(min(processes, cores) * per_server, cores * per_total), 1)
         return out
 
 
@@ -234,9 +279,14 @@ def run_storage(storage: str, args, tmp: Path) -> dict:
                "EDUKETEN_ROLES": '["toetsaanbieder"]', "EDUKETEN_LOG_LEVEL": "WARNING", "EDUKETEN_EMBEDDED_WORKER": "false"}  # fmt: skip
         out: dict = {"storage": storage}
         port_b, port_e = free_port(), free_port()
-        base = start([sys.executable, str(BENCH / "_progress_baseline_app.py"), "--port", str(port_b)], env, port_b, tmp / "baseline.log")
+        n = str(args.processes)
+        base = start([sys.executable, str(BENCH / "_progress_baseline_app.py"), "--port", str(port_b), "--processes", n], env, port_b,
+                     tmp / "baseline.log")  # fmt: skip
         exe = str(Path(sys.executable).parent / "eduketen")
-        ours = start([exe, "serve", "--host", "127.0.0.1", "--port", str(port_e), "--no-worker"], env, port_e, tmp / f"eduketen-{storage}.log")
+        ours = start([exe, "serve", "--host", "127.0.0.1", "--port", str(port_e), "--no-worker", "--processes", n], env, port_e,
+                     tmp / f"eduketen-{storage}.log")  # fmt: skip
+        wait_listeners(port_b, args.processes, base)
+        wait_listeners(port_e, args.processes, ours)
         try:
             url_b, url_e = f"http://127.0.0.1:{port_b}", f"http://127.0.0.1:{port_e}"
             now = int(time.time())
@@ -246,8 +296,9 @@ def run_storage(storage: str, args, tmp: Path) -> dict:
                     "client_assertion": jwt.encode({"alg": "ES256", "kid": key.kid}, claims, key), "client_id": "bench-methode"}  # fmt: skip
             token = httpx.post(f"{url_e}/oauth/token", data=form).json()["access_token"]
             db_pids = pg.pids if pg else None
-            phases = {"baseline_bulk": Phase(base.pid), "eduketen_bulk": Phase(ours.pid, db_pids), "baseline_put": Phase(base.pid),
-                      "eduketen_put": Phase(ours.pid, db_pids)}  # fmt: skip
+            pids_b, pids_e = (lambda: tree(base.pid)), (lambda: tree(ours.pid))
+            phases = {"baseline_bulk": Phase(pids_b), "eduketen_bulk": Phase(pids_e, db_pids), "baseline_put": Phase(pids_b),
+                      "eduketen_put": Phase(pids_e, db_pids)}  # fmt: skip
             # Warm-up (not counted): a few requests each, so that imports and pools are ready.
             asyncio.run(load("POST", [(url_b + p, b) for p, b in bulk[:2]], 2, None))
             asyncio.run(load("PUT", [(url_b + p, b) for p, b in singles[:20]], 2, None))
@@ -260,7 +311,7 @@ def run_storage(storage: str, args, tmp: Path) -> dict:
                 phases["baseline_put"].run("PUT", [(url_b + p, b) for p, b in singles[single]], args.concurrency, None)
                 phases["eduketen_put"].run("PUT", [(url_e + p, b) for p, b in singles[single]], args.concurrency, token)
             for name, phase in phases.items():
-                out[name] = phase.result(args.batch_size if name.endswith("bulk") else 1)
+                out[name] = phase.result(args.batch_size if name.endswith("bulk") else 1, args.processes)
             # The same bulk again: every record is stale, nothing changes (idempotent).
             repeat = asyncio.run(load("POST", [(url_e + p, b) for p, b in bulk[:5]], args.concurrency, token))
             out["eduketen_bulk_repeat"] = {"requests": 5, "statuses": {str(k): v for k, v in repeat["statuses"].items()}}
@@ -295,12 +346,14 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument("--puts", type=int, default=1000)
     parser.add_argument("--schools", type=int, default=20)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=8, help="client connections (8: with 2 server processes, the kernel gives each some)")
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1,
+                        help="server processes of eduketen (serve --processes N) and of the bare endpoint alike (default: the cores)")
     parser.add_argument("--rounds", type=int, default=4, help="alternate baseline and eduketen this many times")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="eduketen-bench-progress-"))
     result: dict = {"benchmark": "progress_ingest", "batch_size": args.batch_size, "batches": args.batches, "puts": args.puts,
-                    "concurrency": args.concurrency, "cpus": os.cpu_count(), "goal_records_per_second": 20_000,
+                    "concurrency": args.concurrency, "server_processes": args.processes, "cpus": os.cpu_count(), "goal_records_per_second": 20_000,
                     "note": "client, server and database share the machine's cores", "runs": []}  # fmt: skip
     problems = []
     for storage in (["sqlite", "postgres"] if args.storage == "both" else [args.storage]):

@@ -125,17 +125,28 @@ def serve(
     client_certs: Annotated[str, typer.Option(help="required | optional: client certificates at the TLS layer")] = "required",
     worker: Annotated[Optional[bool], typer.Option("--worker/--no-worker", help="run the worker in this process")] = None,
     migrate: Annotated[bool, typer.Option(help="run `db upgrade` first")] = True,
+    processes: Annotated[int, typer.Option(min=1, max=64, help="API processes on the one port (SO_REUSEPORT; one per core); "
+                                                       "the parent then supervises them and alone migrates and runs the worker")] = 1,
+    reuse_port: Annotated[bool, typer.Option("--reuse-port", hidden=True, help="bind with SO_REUSEPORT (a child of --processes)")] = False,
 ) -> None:
     """Serve the API (and, by default, the worker) until stopped."""
-    import uvicorn
-
-    from eduketen.app import create_app
     from eduketen.core.logging import configure
 
     settings = _settings()
     configure(settings.log_level, settings.log_json)
     if "toetsaanbieder" in settings.roles and not settings.own_oin:
         _fail("EDUKETEN_OWN_OIN is not set: a test supplier must know its own OIN to check its mandates")
+    tls = [tls_cert, tls_key, tls_ca]
+    if any(tls) and not all(tls):
+        _fail("HTTPS needs --tls-cert, --tls-key and --tls-ca together")
+    if client_certs not in ("required", "optional"):
+        _fail("--client-certs is required or optional")
+    guard = None
+    if processes > 1:
+        # Bind the port here first (SO_REUSEPORT, never listening: it takes no connections) so a
+        # port in use fails now, with a message, and no process of another user can take it.
+        guard = _reuse_port_socket(host, port, listen=False)
+        port = guard.getsockname()[1]
     if migrate:
         from eduketen.migrations import upgrade
 
@@ -145,6 +156,67 @@ def serve(
     # processing then never compete for one interpreter lock. The child dies with the server and
     # is started again when it dies on its own.
     child = _spawn_worker() if embedded else None
+    try:
+        if processes > 1:
+            tls_args = []
+            if all(tls):
+                tls_args = ["--tls-cert", str(tls_cert), "--tls-key", str(tls_key), "--tls-ca", str(tls_ca), "--client-certs", client_certs]
+            _serve_processes(processes, [sys.executable, "-m", "eduketen.cli", "serve", "--host", host, "--port", str(port),
+                                         "--no-worker", "--no-migrate", "--reuse-port", *tls_args])  # fmt: skip
+        else:
+            _serve_here(settings, host, port, tls_cert, tls_key, tls_ca, client_certs, reuse_port)
+    finally:
+        if child is not None:
+            child.stop()
+        if guard is not None:
+            guard.close()
+
+
+def _reuse_port_socket(host: str, port: int, *, listen: bool):
+    """A TCP socket bound with SO_REUSEPORT: every API process of ``serve --processes N`` binds
+    its own on the same port, and the kernel spreads new connections over the listening ones (by
+    a hash of the client's address and port). Only sockets of the same user can share a port."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    if listen:
+        sock.listen(2048)
+    return sock
+
+
+def _serve_processes(n: int, argv: list[str]) -> None:
+    """``n`` API processes (``argv``), each started again when it dies, until SIGTERM or SIGINT;
+    then every one is asked to stop (SIGTERM: uvicorn finishes the requests in flight) at once,
+    and waited for."""
+    from eduketen.core.supervise import SupervisedProcess
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    apis = [SupervisedProcess(argv, name=f"api-{i + 1}").start() for i in range(n)]
+    try:
+        while not stop.wait(1):
+            pass
+    finally:
+        for api in apis:
+            api.terminate()
+        for api in apis:
+            api.stop()
+
+
+def _serve_here(settings: Settings, host, port, tls_cert, tls_key, tls_ca, client_certs: str, reuse_port: bool) -> None:
+    import uvicorn
+
+    from eduketen.app import create_app
+
     application = create_app(settings, run_worker=False)
     # proxy_headers off: uvicorn would otherwise replace the client address by X-Forwarded-For,
     # and then the Client-Cert header of a trusted proxy would no longer be recognised as such
@@ -152,9 +224,7 @@ def serve(
     options: dict = {
         "host": host, "port": port, "log_config": None, "access_log": False, "http": "httptools", "proxy_headers": False,
     }  # fmt: skip
-    if tls_cert or tls_key or tls_ca:
-        if not (tls_cert and tls_key and tls_ca):
-            _fail("HTTPS needs --tls-cert, --tls-key and --tls-ca together")
+    if tls_cert:
         from eduketen.core.tls import ClientCertHttpToolsProtocol
 
         options.update(
@@ -171,11 +241,14 @@ def serve(
 
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-    try:
+    if not reuse_port:
         uvicorn.run(application, **options)
-    finally:
-        if child is not None:
-            child.stop()
+        return
+    sock = _reuse_port_socket(host, port, listen=True)
+    server = uvicorn.Server(uvicorn.Config(application, **options))
+    server.run(sockets=[sock])
+    if not server.started:
+        sys.exit(3)
 
 
 def _spawn_worker():

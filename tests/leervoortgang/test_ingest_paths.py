@@ -14,8 +14,9 @@ import orjson
 import pytest
 from pydantic import TypeAdapter
 
+from eduketen.leervoortgang import api
 from eduketen.leervoortgang import repository as repo
-from eduketen.leervoortgang.api import CHUNK
+from eduketen.leervoortgang.api import PART_BYTES
 from eduketen.leervoortgang.schemas import AwareDatetime
 
 from .conftest import record
@@ -85,28 +86,66 @@ def test_a_bulk_over_two_schools_needs_consent_of_each(progress):
     assert r.status_code == 403 and "99ZZ" in r.json()["detail"]
 
 
+def _many(brin: str, n_parts: int) -> list[dict]:
+    """Records enough for more than ``n_parts`` parts of the bulk validation."""
+    one = len(json.dumps(record(brin), separators=(",", ":")))
+    return [record(brin, unit=f"u{i}") for i in range(n_parts * PART_BYTES // one + 30)]
+
+
 def test_validation_in_parts_answers_as_the_whole_body(progress):
     brin = progress.eduv.school.brin
-    records = [record(brin, unit=f"u{i}") for i in range(2 * CHUNK + 30)]
-    records[2 * CHUNK + 7]["status"] = "done"  # in the third part
+    records = _many(brin, 3)
+    late = len(records) - 7  # in the last part
+    assert len(api._parts(orjson.dumps({"records": records}))) >= 3
+    records[late]["status"] = "done"
     records[3]["score"] = {"raw": "x", "max": 10}  # and one in the first
     r = progress.bulk(records)
     assert r.status_code == 422
     fields = [e["field"] for e in r.json()["errors"]]
-    assert fields == ["records/3/score/raw", f"records/{2 * CHUNK + 7}/status"]
+    assert fields == ["records/3/score/raw", f"records/{late}/status"]
     # Lax input that pydantic accepts from JSON is accepted the same way in parts.
-    records[2 * CHUNK + 7]["status"] = "completed"
+    records[late]["status"] = "completed"
     records[3]["score"] = {"raw": "7", "max": 10}
     records[4]["accessDurationSeconds"] = 30.0
     r = progress.bulk(records)
     assert r.status_code == 200, r.text
+    assert r.json()["applied"] == len(records)
     assert stored(progress, records[3]["id"]).score_raw == 7.0
     assert stored(progress, records[4]["id"]).duration_seconds == 30
-    # Not a bulk body, or one JSON the quick parser refuses: the answers of the whole-body validation.
+    # Not a bulk body, or JSON that is not valid: the answers of the whole-body validation.
     for raw, status in ((b'{"records": [], "x": 1}', 422), (b'{"records": "x"}', 422), (b"[1]", 422), (b'{"records": [{"a": NaN}]}', 422), (b'{"records": [', 400),
-                        (b'{"records": [{"accessDurationSeconds": 1' + b"0" * 30 + b"}]}", 422)):  # fmt: skip
+                        (b'{"records": [{"accessDurationSeconds": 1' + b"0" * 30 + b"}]}", 422), (b'{"records": []}', 422),
+                        (b'{"records": [{}]} x', 400), (b'{"records": [{"id": "\xff"}]}', 400)):  # fmt: skip
         r = progress.bulk([], raw=raw)
         assert r.status_code == status, (raw, r.text)
+
+
+def test_parts_cut_inside_a_string_or_with_spaces_change_nothing(progress):
+    """A text holding ``},{`` (where the parts are cut) in every record, and a body written with
+    spaces and new lines: the same records are stored as sent."""
+    brin = progress.eduv.school.brin
+    records = _many(brin, 3)
+    for i, r in enumerate(records):
+        r["judgement"] = {"text": f'x"}},{{"id": "{i}"}}, {{ y'}
+    spaced = json.dumps({"records": records}, indent=1).encode()
+    assert len(api._parts(spaced)) >= 3
+    for body in (orjson.dumps({"records": records}), spaced):
+        r = progress.bulk([], raw=body)
+        assert r.status_code == 200, r.text
+        assert r.json()["received"] == len(records)
+    for i in (0, len(records) // 2, len(records) - 1):
+        assert stored(progress, records[i]["id"]).judgement == records[i]["judgement"]["text"]
+    # Here a cut fell inside a text: that part is no JSON, so the whole body was validated.
+    with pytest.raises(ValueError):
+        [json.loads(part) for part in api._parts(spaced)]
+    # Without such texts the parts hold every record once, in order.
+    plain = _many(brin, 3)
+    out = [rec["id"] for part in api._parts(json.dumps({"records": plain}, indent=1).encode()) for rec in json.loads(part)]
+    assert out == [rec["id"] for rec in plain]
+    # Two "records" keys: the whole-body validation decides (as before, the last one counts).
+    first, second = records[:2], records[2:3]
+    raw = b'{"records": ' + orjson.dumps(first) + b', "records": ' + orjson.dumps(second) + b"}"
+    assert api._validate_bulk(raw) == api._validate(api.BULK, raw, "")["records"]
 
 
 def test_sqlite_texts_match_one_by_one():

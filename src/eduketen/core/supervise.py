@@ -66,12 +66,21 @@ class SupervisedProcess:
             backoff = self._min if time.monotonic() - started > 60 else min(self._max, backoff * 2)
             self._spawn()
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def terminate(self) -> None:
+        """No more restarts, and SIGTERM to the child; ``stop`` waits for it. (Several children
+        are stopped at once by calling this on each before their ``stop``.)"""
         with self._lock:
+            if self._stop.is_set():
+                return  # signalled already (a second SIGTERM could cut a graceful shutdown short)
             self._stop.set()
             process = self.process
         if process is not None and process.poll() is None:
             process.terminate()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.terminate()
+        process = self.process
+        if process is not None and process.poll() is None:
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:

@@ -81,3 +81,33 @@ class ServerProcess(ChildProcess):
         super().start()
         url = ready_url or f"http://127.0.0.1:{self.port}/health"
         wait_http(url, timeout=timeout, verify=verify if verify is not None else True, proc=self.proc, log=self.log)
+
+
+def listening_sockets(port: int) -> int:
+    """TCP sockets in LISTEN state on ``port`` (from /proc/net/tcp*): one per API process of
+    ``eduketen serve --processes N``, which each bind their own with SO_REUSEPORT."""
+    n = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[1].rsplit(":", 1)[1] == f"{port:04X}" and fields[3] == "0A":
+                n += 1
+    return n
+
+
+def child_processes(parent: int) -> dict[int, str]:
+    """The live children of ``parent``: pid -> command line (from /proc)."""
+    out = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                out[int(d.name)] = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
