@@ -211,7 +211,7 @@ class InboxWriter(GroupCommitWriter):
         super().__init__(engine, **kwargs)
         self._statement = insert_statement(engine)
         self._sqlite = engine.dialect.name == "sqlite"
-        self._raw = None  # the SQLite driver connection of the writer thread
+        self._raw = None  # the driver connection of the writer thread (SQLite, PostgreSQL)
         self._pg = engine.dialect.name == "postgresql"
         self._pg_inserts: dict[int, str] = {}  # rows in the batch -> its INSERT (psycopg prepares each after a few uses)
         self._sqlite_insert = (
@@ -220,27 +220,45 @@ class InboxWriter(GroupCommitWriter):
         )
 
     def _transaction(self, rows: list[Any]) -> list[Any]:
-        """On SQLite the batch goes through one driver connection this thread keeps, not a new
-        SQLAlchemy transaction each time (pool checkout, events, commit and return: some 150
-        microseconds of this thread's time under the interpreter lock, for a batch of a few
-        messages). A connection that failed is closed and a new one taken for the next batch."""
-        if not self._sqlite:
-            return super()._transaction(rows)
+        """The batch goes through one driver connection this thread keeps, not a new SQLAlchemy
+        transaction each time (pool checkout, events, commit and return: some 150 microseconds of
+        this thread's time under the interpreter lock, for a batch of a few messages). A
+        connection that failed is dropped; on PostgreSQL the batch is tried once more on a new
+        one (a server restart breaks the kept connection; the insert is idempotent, so a batch
+        whose commit went through before the break is found stored, not stored twice)."""
+        if not (self._sqlite or self._pg):
+            return super()._transaction(rows)  # pragma: no cover
+        rows = self._prepared(rows)
+        fresh = self._raw is None
+        try:
+            return self._raw_transaction(rows)
+        except Exception:
+            self._close_raw()
+            if not self._pg or fresh:
+                raise
+        return self._raw_transaction(rows)
+
+    def _raw_transaction(self, rows: list[dict[str, Any]]) -> list[bool]:
         if self._raw is None:
             self._raw = self._engine.raw_connection()
         driver = self._raw.driver_connection
-        timeout, poll = sqlite_locking(self._engine)
-        try:
-            begin_immediate(driver, timeout, poll)
+        if self._pg:
             try:
-                results = self._write_sqlite(driver, self._prepared(rows))
-                driver.execute("COMMIT")
+                results = self._write_postgres(driver, rows)
+                driver.commit()
             except BaseException:
-                if driver.in_transaction:
-                    driver.execute("ROLLBACK")
+                with contextlib.suppress(Exception):
+                    driver.rollback()
                 raise
-        except Exception:
-            self._close_raw()
+            return results
+        timeout, poll = sqlite_locking(self._engine)
+        begin_immediate(driver, timeout, poll)
+        try:
+            results = self._write_sqlite(driver, rows)
+            driver.execute("COMMIT")
+        except BaseException:
+            if driver.in_transaction:
+                driver.execute("ROLLBACK")
             raise
         return results
 
@@ -270,11 +288,11 @@ class InboxWriter(GroupCommitWriter):
         if self._sqlite:
             return self._write_sqlite(conn.connection.driver_connection, rows)
         if self._pg:
-            return self._write_postgres(conn, rows)
+            return self._write_postgres(conn.connection.driver_connection, rows)
         inserted = {row.id for row in conn.execute(self._statement, rows)}  # pragma: no cover
         return [row["id"] in inserted for row in rows]  # pragma: no cover
 
-    def _write_postgres(self, conn, rows: list[dict[str, Any]]) -> list[bool]:
+    def _write_postgres(self, driver, rows: list[dict[str, Any]]) -> list[bool]:
         """One multi-row INSERT through the driver: ``ON CONFLICT DO NOTHING`` also skips the
         second of the same message within the batch, and ``RETURNING`` names the rows inserted.
         Through SQLAlchemy the same statement cost this thread three times the Python work per
@@ -288,7 +306,7 @@ class InboxWriter(GroupCommitWriter):
             )
             self._pg_inserts[len(rows)] = sql
         params = [row.get(name, _DEFAULTS.get(name)) for row in rows for name in _COLUMNS]
-        cursor = conn.connection.driver_connection.cursor()
+        cursor = driver.cursor()
         try:
             cursor.execute(sql, params)
             inserted = {rid for (rid,) in cursor.fetchall()}
