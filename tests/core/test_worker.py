@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select, update
 
 from eduketen.core.db import make_engine, make_sessionmaker, unit_of_work, utcnow
-from eduketen.core.inbox import InboxWriter
+from eduketen.core.inbox import InboxUnavailable, InboxWriter
 from eduketen.core.models import InboxMessage
 from eduketen.core.worker import PermanentError, Worker, pending_count
 
@@ -455,8 +455,6 @@ def test_group_commit_on_sqlite_takes_the_lock_as_soon_as_another_writer_lets_go
     """The writers' engine looks for a held lock again every half millisecond (db.begin_immediate)
     and stores once it is free; a lock held longer than the engine may wait is a clear
     InboxUnavailable, nothing stored, and the next message is stored once the lock is free."""
-    from eduketen.core.inbox import InboxUnavailable
-
     url = f"sqlite:///{tmp_path}/lock.db"
     main = make_engine(url)
     InboxMessage.__table__.create(main)
@@ -494,3 +492,25 @@ def test_group_commit_on_sqlite_takes_the_lock_as_soon_as_another_writer_lets_go
     quick.dispose()
     impatient_engine.dispose()
     main.dispose()
+
+
+def test_the_inbox_writer_goes_on_when_its_connection_is_dropped(store):
+    """The writer keeps one driver connection; when the server drops it (PostgreSQL restarted,
+    the backend terminated) the next message is still stored: on PostgreSQL the batch is tried
+    once more on a new connection, on SQLite a closed connection is replaced for the next one."""
+    first = row()
+    assert store.inbox.submit_sync(first) is True
+    kept = store.inbox._raw.driver_connection
+    if store.engine.dialect.name == "postgresql":
+        pid = kept.info.backend_pid
+        with store.engine.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+        assert store.inbox.submit_sync(second := row()) is True
+    else:
+        kept.close()
+        with pytest.raises(InboxUnavailable):
+            store.inbox.submit_sync(row())  # a closed SQLite connection fails this batch (a 503)
+        assert store.inbox.submit_sync(second := row()) is True
+    assert store.inbox._raw.driver_connection is not kept
+    ids = {m.id for m in store.messages()}
+    assert {first["id"], second["id"]} <= ids
