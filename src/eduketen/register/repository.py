@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -178,6 +178,57 @@ def pupils_by_refs(
         for pupil in session.scalars(select(Pupil).where(Pupil.school_id == school_id, Pupil.las_key.in_(las_keys))):
             by_las[pupil.las_key] = pupil
     return by_eck, by_las
+
+
+CHUNK = 500  # values per IN list (SQLite binds at most 32,766 parameters per statement)
+
+
+def _chunks(values: list) -> list[list]:
+    return [values[i : i + CHUNK] for i in range(0, len(values), CHUNK)]
+
+
+def pupil_rows_by_refs(
+    session: Session, school_id: int, eck_ids: list[str], las_keys: list[str]
+) -> tuple[dict[str, tuple[int, str | None, str | None]], dict[str, tuple[int, str | None, str | None]]]:
+    """(id, eck_id, las_key) rows of a school's pupils by ECK iD and by LAS-key, without ORM objects."""
+    t = Pupil.__table__
+    by_eck: dict[str, tuple] = {}
+    by_las: dict[str, tuple] = {}
+    for part in _chunks(eck_ids):
+        for row in session.execute(select(t.c.id, t.c.eck_id, t.c.las_key).where(t.c.school_id == school_id, t.c.eck_id.in_(part))):
+            by_eck[row[1]] = tuple(row)
+    for part in _chunks(las_keys):
+        for row in session.execute(select(t.c.id, t.c.eck_id, t.c.las_key).where(t.c.school_id == school_id, t.c.las_key.in_(part))):
+            by_las[row[2]] = tuple(row)
+    return by_eck, by_las
+
+
+def identity_stamps(session: Session, pupil_ids: list[int]) -> dict[int, datetime]:
+    t = PupilIdentity.__table__
+    found: dict[int, datetime] = {}
+    for part in _chunks(pupil_ids):
+        found.update(session.execute(select(t.c.pupil_id, t.c.updated_at).where(t.c.pupil_id.in_(part))).all())
+    return found
+
+
+def membership_ids(session: Session, pupil_ids: list[int], schooljaar: str) -> set[int]:
+    t = GroupMembership.__table__
+    found: set[int] = set()
+    for part in _chunks(pupil_ids):
+        found.update(session.scalars(select(t.c.pupil_id).where(t.c.schooljaar == schooljaar, t.c.pupil_id.in_(part))))
+    return found
+
+
+def group_rows(session: Session, school_id: int, schooljaar: str, external_ids: list[str]) -> dict[str, tuple[int, datetime]]:
+    """external_id -> (id, updated_at) of a school's groups in a school year."""
+    t = SchoolGroup.__table__
+    found: dict[str, tuple[int, datetime]] = {}
+    for part in _chunks(external_ids):
+        rows = session.execute(
+            select(t.c.external_id, t.c.id, t.c.updated_at).where(t.c.school_id == school_id, t.c.schooljaar == schooljaar, t.c.external_id.in_(part))
+        )
+        found.update({external_id: (gid, stamp) for external_id, gid, stamp in rows})
+    return found
 
 
 def identities(session: Session, pupil_ids: list[int]) -> dict[int, PupilIdentity]:

@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from sqlalchemy import bindparam
 from sqlalchemy.orm import Session, sessionmaker
 
 from eduketen.core.cache import Refreshed
@@ -398,85 +399,157 @@ def upsert_pupils(
     """Mutatielevering: add and update pupils and groups, never delete.
 
     Identity data is only overwritten by data at least as new (``as_of``), so a late retry of an
-    older list never undoes a newer one. Returns (pupil id, created) per input pupil."""
-    existing_groups = repo.groups_by_external(session, school_id, schooljaar, [g.external_id for g in groups])
-    for g in groups:
-        group = existing_groups.get(g.external_id)
-        if group is None:
-            group = SchoolGroup(
-                school_id=school_id,
-                schooljaar=schooljaar,
-                external_id=g.external_id,
-                omschrijving=g.omschrijving,
-                jaargroep=g.jaargroep,
-                updated_at=as_of,
-            )
-            session.add(group)
-            existing_groups[g.external_id] = group
-        elif as_of >= group.updated_at:
-            group.omschrijving, group.jaargroep, group.updated_at = g.omschrijving, g.jaargroep, as_of
-    session.flush()
+    older list never undoes a newer one. Returns (pupil id, created) per input pupil; a pupil
+    given twice gets one id (the later entry wins, as an update would).
 
-    by_eck, by_las = repo.pupils_by_refs(
-        session, school_id, [p.eck_id for p in pupils if p.eck_id], [p.las_key for p in pupils if p.las_key]
-    )
-    matched = [(by_eck.get(p.eck_id) if p.eck_id else None) or (by_las.get(p.las_key) if p.las_key else None) for p in pupils]
+    Set-based: the current rows are read in a few statements and the new and changed ones written
+    with one ``executemany`` per table (the national season imports 190,000 pupils at each side;
+    an ORM object and flush per pupil took most of that time). Objects of these tables that the
+    session loaded before are expired, so they show the new values."""
+    session.flush()  # pending ORM changes first: the statements below see them
     now = utcnow()
-    results: list[tuple[Pupil, bool]] = []
-    for data, pupil in zip(pupils, matched, strict=True):
-        created = pupil is None
-        if pupil is None:
-            pupil = Pupil(school_id=school_id, eck_id=data.eck_id, las_key=data.las_key, created_at=now, updated_at=now)
-            session.add(pupil)
+
+    # groups
+    g_table = SchoolGroup.__table__
+    wanted_groups = {g.external_id: g for g in groups}  # the last one of an id wins
+    group_ids: dict[str, int] = {}
+    if wanted_groups:
+        current_groups = repo.group_rows(session, school_id, schooljaar, list(wanted_groups))
+        new_groups = [
+            {"school_id": school_id, "schooljaar": schooljaar, "external_id": g.external_id, "omschrijving": g.omschrijving,
+             "jaargroep": g.jaargroep, "updated_at": as_of}
+            for g in wanted_groups.values() if g.external_id not in current_groups
+        ]  # fmt: skip
+        changed_groups = [
+            {"b_id": current_groups[g.external_id][0], "omschrijving": g.omschrijving, "jaargroep": g.jaargroep, "updated_at": as_of}
+            for g in wanted_groups.values()
+            if g.external_id in current_groups and as_of >= current_groups[g.external_id][1]
+        ]
+        if changed_groups:
+            session.execute(
+                g_table.update().where(g_table.c.id == bindparam("b_id"))
+                .values(omschrijving=bindparam("omschrijving"), jaargroep=bindparam("jaargroep"), updated_at=bindparam("updated_at")),
+                changed_groups,
+            )  # fmt: skip
+        if new_groups:
+            session.execute(g_table.insert(), new_groups)
+            current_groups = repo.group_rows(session, school_id, schooljaar, list(wanted_groups))
+        group_ids = {external_id: gid for external_id, (gid, _) in current_groups.items()}
+
+    # pupils: ECK iD leads, the LAS-key otherwise
+    p_table = Pupil.__table__
+    by_eck, by_las = repo.pupil_rows_by_refs(
+        session, school_id, list({p.eck_id for p in pupils if p.eck_id}), list({p.las_key for p in pupils if p.las_key})
+    )
+    rows: dict[int, list] = {}  # pupil id -> [eck_id, las_key] as they will be
+    for row in (*by_eck.values(), *by_las.values()):
+        rows.setdefault(row[0], [row[1], row[2]])
+    new_rows: list[dict] = []
+    pending: dict[int, dict] = {}  # index in new_rows -> the row, for pupils twice in the list
+    placed: list[tuple[str, int]] = []  # per input pupil: ("id", pupil id) or ("new", index in new_rows)
+    new_by_eck: dict[str, int] = {}
+    new_by_las: dict[str, int] = {}
+    las_taken = set(by_las)
+    for data in pupils:
+        found = (by_eck.get(data.eck_id) if data.eck_id else None) or (by_las.get(data.las_key) if data.las_key else None)
+        if found is not None:
+            pid = found[0]
+            current = rows[pid]
+            if data.eck_id and not current[0]:
+                current[0] = data.eck_id  # the pupil got an ECK iD since the last list
+                by_eck[data.eck_id] = found
+            if data.las_key and not current[1] and data.las_key not in las_taken:  # never take another pupil's key
+                current[1] = data.las_key
+                las_taken.add(data.las_key)
+                by_las[data.las_key] = found
+            placed.append(("id", pid))
+            continue
+        index = (new_by_eck.get(data.eck_id) if data.eck_id else None)
+        if index is None and data.las_key:
+            index = new_by_las.get(data.las_key)
+        if index is None:
+            index = len(new_rows)
+            row = {"school_id": school_id, "eck_id": data.eck_id, "las_key": data.las_key if data.las_key not in las_taken else None,
+                   "created_at": now, "updated_at": now}  # fmt: skip
+            new_rows.append(row)
+            pending[index] = row
         else:
-            if data.eck_id and not pupil.eck_id:
-                pupil.eck_id = data.eck_id  # the pupil got an ECK iD since the last list
-            if data.las_key and not pupil.las_key and data.las_key not in by_las:  # never take another pupil's key
-                pupil.las_key = data.las_key
-                by_las[data.las_key] = pupil
-            pupil.updated_at = now
-        results.append((pupil, created))
-    session.flush()
+            row = pending[index]
+            if data.eck_id and not row["eck_id"]:
+                row["eck_id"] = data.eck_id
+            if data.las_key and not row["las_key"] and data.las_key not in las_taken:
+                row["las_key"] = data.las_key
+        if row["eck_id"]:
+            new_by_eck[row["eck_id"]] = index
+        if row["las_key"]:
+            new_by_las[row["las_key"]] = index
+            las_taken.add(row["las_key"])
+        placed.append(("new", index))
+    matched_ids = list(dict.fromkeys(pid for kind, pid in placed if kind == "id"))
+    if matched_ids:
+        session.execute(
+            p_table.update().where(p_table.c.id == bindparam("b_id"))
+            .values(eck_id=bindparam("eck_id"), las_key=bindparam("las_key"), updated_at=bindparam("updated_at")),
+            [{"b_id": pid, "eck_id": rows[pid][0], "las_key": rows[pid][1], "updated_at": now} for pid in matched_ids],
+        )  # fmt: skip
+    new_ids: list[int] = []
+    if new_rows:
+        new_ids = list(
+            session.execute(p_table.insert().returning(p_table.c.id, sort_by_parameter_order=True), new_rows).scalars()
+        )
+    ids = [pid if kind == "id" else new_ids[pid] for kind, pid in placed]
+    created = [kind == "new" for kind, _ in placed]
 
-    ids = [p.id for p, _ in results]
-    current_ids = repo.identities(session, ids)
-    current_members = repo.memberships(session, ids, schooljaar)
-    for (pupil, _created), data in zip(results, pupils, strict=True):
-        identity = current_ids.get(pupil.id)
-        newer = identity is None or as_of >= identity.updated_at
-        if identity is None:
-            session.add(
-                PupilIdentity(
-                    pupil_id=pupil.id,
-                    achternaam=data.achternaam,
-                    voorvoegsel=data.voorvoegsel,
-                    roepnaam=data.roepnaam,
-                    voorletters=data.voorletters,
-                    geboortedatum=data.geboortedatum,
-                    geslacht=data.geslacht,
-                    updated_at=as_of,
-                )
-            )
+    # identity (kept apart) and group membership, the last entry of a pupil wins
+    latest: dict[int, PupilIn] = {}
+    for pid, data in zip(ids, pupils, strict=True):
+        latest[pid] = data
+    i_table, m_table = PupilIdentity.__table__, GroupMembership.__table__
+    fresh = set(new_ids)
+    known = [pid for pid in latest if pid not in fresh]
+    current_ids = repo.identity_stamps(session, known)
+    current_members = repo.membership_ids(session, known, schooljaar)
+    identity_new, identity_changed, member_new, member_changed = [], [], [], []
+    for pid, data in latest.items():
+        values = {"achternaam": data.achternaam, "voorvoegsel": data.voorvoegsel, "roepnaam": data.roepnaam,
+                  "voorletters": data.voorletters, "geboortedatum": data.geboortedatum, "geslacht": data.geslacht, "updated_at": as_of}  # fmt: skip
+        stamp = current_ids.get(pid)
+        newer = stamp is None or as_of >= stamp
+        if stamp is None:
+            identity_new.append({"pupil_id": pid, **values})
         elif newer:
-            identity.achternaam = data.achternaam
-            identity.voorvoegsel = data.voorvoegsel
-            identity.roepnaam = data.roepnaam
-            identity.voorletters = data.voorletters
-            identity.geboortedatum = data.geboortedatum
-            identity.geslacht = data.geslacht
-            identity.updated_at = as_of
-        group = existing_groups.get(data.group_external_id) if data.group_external_id else None
-        if group is not None:
-            member = current_members.get(pupil.id)
-            if member is None:
-                session.add(
-                    GroupMembership(pupil_id=pupil.id, schooljaar=schooljaar, group_id=group.id, jaargroep=data.jaargroep)
-                )
+            identity_changed.append({"b_id": pid, **values})
+        group_id = group_ids.get(data.group_external_id) if data.group_external_id else None
+        if group_id is not None:
+            if pid not in current_members:
+                member_new.append({"pupil_id": pid, "schooljaar": schooljaar, "group_id": group_id, "jaargroep": data.jaargroep})
             elif newer:
-                member.group_id, member.jaargroep = group.id, data.jaargroep
-    session.flush()
-    return [(p.id, created) for p, created in results]
+                member_changed.append({"b_id": pid, "b_jaar": schooljaar, "group_id": group_id, "jaargroep": data.jaargroep})
+    if identity_new:
+        session.execute(i_table.insert(), identity_new)
+    if identity_changed:
+        session.execute(
+            i_table.update().where(i_table.c.pupil_id == bindparam("b_id"))
+            .values({c: bindparam(c) for c in ("achternaam", "voorvoegsel", "roepnaam", "voorletters", "geboortedatum", "geslacht", "updated_at")}),
+            identity_changed,
+        )  # fmt: skip
+    if member_new:
+        session.execute(m_table.insert(), member_new)
+    if member_changed:
+        session.execute(
+            m_table.update().where(m_table.c.pupil_id == bindparam("b_id"), m_table.c.schooljaar == bindparam("b_jaar"))
+            .values(group_id=bindparam("group_id"), jaargroep=bindparam("jaargroep")),
+            member_changed,
+        )  # fmt: skip
+    _expire_loaded(session, (Pupil, PupilIdentity, GroupMembership, SchoolGroup))
+    return list(zip(ids, created, strict=True))
 
+
+def _expire_loaded(session: Session, classes: tuple[type, ...]) -> None:
+    """Objects of ``classes`` this session loaded before a Core write read the database again."""
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, classes):
+            session.expire(obj)
 
 
 # -- OSR-compatible rules ---------------------------------------------------------------------------
