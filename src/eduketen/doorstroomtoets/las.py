@@ -72,9 +72,13 @@ def import_pupils_csv(session: Session, text: str) -> PupilImport:
             result.rejected.append({"regel": number, "fouten": problems})
             continue
         by_school.setdefault((row["brin"].upper(), row["schooljaar"]), []).append((number, row))
+    school_ids = register_repo.school_ids(session, [brin for brin, _ in by_school], [])
+    batch: list[tuple[register.PupilList, list[dict]]] = []
+    size = 0
+    as_of = utcnow()
     for (brin, schooljaar), rows in by_school.items():
-        school = register_repo.school_by_brin(session, brin)
-        if school is None:
+        school_id = school_ids.get(("BRIN", brin))
+        if school_id is None:
             for number, _ in rows:
                 result.rejected.append({"regel": number, "fouten": [f"school {brin} staat niet in het register"]})
             continue
@@ -94,11 +98,27 @@ def import_pupils_csv(session: Session, text: str) -> PupilImport:
             )
             for _, r in rows
         ]
-        ids = register.upsert_pupils(session, school_id=school.id, schooljaar=schooljaar, groups=list(groups.values()), pupils=pupils, as_of=utcnow())
-        set_adviezen(session, schooljaar, [(pupil_id, r["advies"]) for (pupil_id, _), (_, r) in zip(ids, rows, strict=True) if r.get("advies")])
+        batch.append((register.PupilList(school_id, schooljaar, list(groups.values()), pupils, as_of), [r for _, r in rows]))
+        size += len(rows)
         result.accepted += len(rows)
         result.schools.add(brin)
+        if size >= 2000:
+            _import_batch(session, batch)
+            batch, size = [], 0
+    _import_batch(session, batch)
     return result
+
+
+def _import_batch(session: Session, batch: list[tuple[register.PupilList, list[dict]]]) -> None:
+    """Pupil lists of many schools in a few statements (a national LAS file holds 6,200 schools)."""
+    if not batch:
+        return
+    outcomes = register.upsert_pupil_lists(session, [pl for pl, _ in batch])
+    adviezen: dict[str, list[tuple[int, str]]] = {}
+    for (pl, rows), ids in zip(batch, outcomes, strict=True):
+        adviezen.setdefault(pl.schooljaar, []).extend((pupil_id, r["advies"]) for (pupil_id, _), r in zip(ids, rows, strict=True) if r.get("advies"))
+    for schooljaar, pairs in adviezen.items():
+        set_adviezen(session, schooljaar, pairs)
 
 
 def _row_problems(row: dict) -> list[str]:
