@@ -400,12 +400,17 @@ class PupilList:
 
 def find_pupil_ids(session: Session, school_id: int, refs: list[tuple[str | None, str | None]]) -> list[int | None]:
     """``find_pupils`` as ids, read without ORM objects (a list of a whole school at once)."""
+    return find_pupil_ids_many(session, [(school_id, eck, las) for eck, las in refs])
+
+
+def find_pupil_ids_many(session: Session, refs: list[tuple[int, str | None, str | None]]) -> list[int | None]:
+    """``find_pupil_ids`` for (school id, ECK iD, LAS-key) of many schools at once."""
     by_eck, by_las = repo.pupil_rows_of(
-        session, list({(school_id, e) for e, _ in refs if e}), list({(school_id, k) for _, k in refs if k})
+        session, list({(sid, e) for sid, e, _ in refs if e}), list({(sid, k) for sid, _, k in refs if k})
     )
     found: list[int | None] = []
-    for eck, las in refs:
-        row = (by_eck.get((school_id, eck)) if eck else None) or (by_las.get((school_id, las)) if las else None)
+    for sid, eck, las in refs:
+        row = (by_eck.get((sid, eck)) if eck else None) or (by_las.get((sid, las)) if las else None)
         found.append(row[0] if row is not None else None)
     return found
 
