@@ -54,7 +54,8 @@ def _stat(pid: int) -> tuple[int, float, float] | None:
 
 
 def tree_cpu(root: int) -> dict[int, float]:
-    """CPU seconds of ``root`` (including its waited-for children) and of each live descendant."""
+    """Own CPU seconds of ``root`` and of each live descendant (waited-for children not counted
+    here: the caller keeps the last reading of every process it saw)."""
     stats = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit() and (st := _stat(int(entry))) is not None:
@@ -66,8 +67,7 @@ def tree_cpu(root: int) -> dict[int, float]:
     while todo:
         pid = todo.pop()
         if pid in stats:
-            _, own, waited = stats[pid]
-            out[pid] = own + waited
+            out[pid] = stats[pid][1]
             todo.extend(children.get(pid, []))
     return out
 
@@ -76,12 +76,14 @@ def run_chaintest(command: list[str]) -> tuple[int, str, list[dict]]:
     """Run the chain test, noting the CPU of its process tree at each step's line."""
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines, marks = [], []
+    seen: dict[int, float] = {}
     for line in proc.stdout:
         lines.append(line)
         if os.path.isdir("/proc"):
-            # the installations are the chain test's children: it waits for them when it stops
-            # them, so their CPU moves into its own reading
-            marks.append({"line": line.strip(), "cpu": round(sum(tree_cpu(proc.pid).values()), 2)})
+            # a process that ended (the test supplier killed in the outage step, and its worker
+            # that then left the tree) keeps its last reading
+            seen.update(tree_cpu(proc.pid))
+            marks.append({"line": line.strip(), "cpu": round(sum(seen.values()), 2)})
     proc.wait()
     return proc.returncode, "".join(lines), marks
 

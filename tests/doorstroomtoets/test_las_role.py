@@ -7,7 +7,7 @@ import copy
 import json
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from eduketen.app import create_app
