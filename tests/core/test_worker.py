@@ -19,7 +19,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, func, select, u
 from eduketen.core.db import make_engine, make_sessionmaker, unit_of_work, utcnow
 from eduketen.core.inbox import InboxUnavailable, InboxWriter
 from eduketen.core.models import InboxMessage
-from eduketen.core.worker import PermanentError, Worker, pending_count
+from eduketen.core.worker import Batched, PermanentError, Worker, pending_count
 
 PERSONAL = "Zorgvuldignaam geboren 2014-10-01"
 
@@ -514,3 +514,75 @@ def test_the_inbox_writer_goes_on_when_its_connection_is_dropped(store):
     assert store.inbox._raw.driver_connection is not kept
     ids = {m.id for m in store.messages()}
     assert {first["id"], second["id"]} <= ids
+
+
+# -- batched handlers ----------------------------------------------------------------------------------
+
+
+class BatchedRecorder(Batched):
+    """Records effects for a whole group in one statement; a message whose payload names a
+    'poison' pupil makes the whole group raise (then each is processed alone)."""
+
+    def __init__(self) -> None:
+        self.groups: list[int] = []
+
+    def __call__(self, session, message):
+        if "poison" in (message.payload or ""):
+            raise RuntimeError(PERSONAL)
+        session.execute(effects.insert().values(message_id=message.id, worker="alone"))
+        return {"effect": 1, "alone": 1}
+
+    def handle_many(self, session, messages):
+        if any("poison" in (m.payload or "") for m in messages):
+            raise RuntimeError(PERSONAL)
+        session.execute(effects.insert(), [{"message_id": m.id, "worker": "group"} for m in messages])
+        self.groups.append(len(messages))
+        return {m.id: {"effect": 1, "grouped": len(messages)} for m in messages}
+
+
+def test_a_batched_handler_takes_the_claimed_messages_at_once(store):
+    handler = BatchedRecorder()
+    rows = [row() for _ in range(7)]
+    for r in rows:
+        store.inbox.submit_sync(r)
+    worker = store.worker({"test.effect": handler}, batch=50)
+    assert worker.drain() == 7
+    assert handler.groups == [7]
+    assert store.effects() == Counter({r["id"]: 1 for r in rows})
+    for message in store.messages():
+        assert message.status == "done" and message.payload is None and json.loads(message.outcome) == {"effect": 1, "grouped": 7}
+    assert worker.stats.processed == 7
+
+
+def test_a_bad_message_in_a_group_fails_alone(store):
+    handler = BatchedRecorder()
+    good = [row() for _ in range(3)]
+    bad = row()
+    bad["payload"] = json.dumps({"deelnemers": [{"roepnaam": "poison"}]})
+    for r in (good[0], bad, good[1], good[2]):
+        store.inbox.submit_sync(r)
+    worker = store.worker({"test.effect": handler})
+    assert worker.drain() == 4
+    assert handler.groups == []  # the group was undone, then each message went alone
+    assert store.effects() == Counter({r["id"]: 1 for r in good})
+    assert {store.message(r["id"]).status for r in good} == {"done"}
+    assert store.message(bad["id"]).status == "pending" and store.message(bad["id"]).last_error == "RuntimeError"
+
+
+def test_a_group_with_a_message_taken_over_is_undone_and_fenced_one_by_one(store):
+    handler = BatchedRecorder()
+    rows = [row() for _ in range(3)]
+    for r in rows:
+        store.inbox.submit_sync(r)
+    worker = store.worker({"test.effect": handler})
+    claimed = worker.claim()
+    # another worker takes the second message over (its lease ran out): attempts moved on
+    with unit_of_work(store.sessions) as s:
+        s.execute(update(InboxMessage).where(InboxMessage.id == claimed[1][0]).values(attempts=InboxMessage.attempts + 1))
+    worker.claim = lambda: claimed  # run_once with this claim
+    assert worker.run_once() == 3
+    assert store.effects() == Counter({claimed[0][0]: 1, claimed[2][0]: 1})  # the group's own effects were undone
+    with store.sessions() as s:
+        assert set(s.scalars(select(effects.c.worker))) == {"alone"}
+    assert worker.stats.lost_lease == 1
+    assert store.message(claimed[1][0]).status == "processing"  # left to the worker that holds it

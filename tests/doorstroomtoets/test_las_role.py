@@ -3,10 +3,11 @@ from identity data, standlevering, and the words school staff get for every answ
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from eduketen.app import create_app
@@ -162,3 +163,32 @@ def test_pupil_import_reports_bad_rows(las_chain):
     with pytest.raises(las.LasError, match="misses the column"):
         with unit_of_work(las_chain.platform.sessions) as s:
             las.import_pupils_csv(s, "naam\nx\n")
+
+
+def test_a_batch_of_results_is_stored_as_one_after_the_other(las_chain):
+    """The LAS worker takes the claimed results at once (las.store_results): every pupil of the
+    school, an unknown pupil, a correction and an older delivery in one batch."""
+    import json
+
+    from eduketen.core.models import InboxMessage
+
+    pupils = las_chain.region.schools[0].pupils
+    stranger = copy.deepcopy(pupils[0])
+    stranger.eck_id, stranger.las_key = None, "ll-onbekend-0001"
+    bodies = [result_body(p, datumtijd="2026-05-20T10:00:00Z") for p in pupils]
+    bodies.append(result_body(stranger))
+    bodies.append(result_body(pupils[1], advies="vwo", datumtijd="2026-05-21T10:00:00Z"))  # a correction
+    bodies.append(result_body(pupils[2], advies="vwo", datumtijd="2026-05-19T10:00:00Z"))  # older than what came first
+    for body in bodies:
+        assert post_result(las_chain, body).status_code == 202
+    assert las_chain.drain() == len(bodies)
+    with las_chain.platform.sessions() as s:
+        outcomes = [json.loads(m.outcome) for m in s.scalars(select(InboxMessage).order_by(InboxMessage.received_at))]
+        assert all(m.status == "done" for m in s.scalars(select(InboxMessage)))
+        rows = {r.pupil_id: r for r in s.scalars(select(LasResultaat))}
+        fetches = s.scalars(select(OutboxMessage).where(OutboxMessage.kind == "las.rapport", OutboxMessage.status == "pending")).all()
+    assert len(rows) == len(pupils)  # the unknown pupil stored nothing
+    assert {"onbekende_leerling": 1, "resultaten": 1} in outcomes and {"ouder_dan_bekend": 1, "resultaten": 1} in outcomes
+    assert sum('"vwo"' in r.data for r in rows.values()) == 1  # the correction, not the older delivery
+    assert all(r.rapport_status == "waiting" for r in rows.values())
+    assert len(fetches) == len(pupils) and len({f.ordering_key for f in fetches}) == len(pupils)  # one fetch per pupil

@@ -129,6 +129,25 @@ def enqueue_row(
     return conn.execute(insert_statement, values).scalar_one()
 
 
+def enqueue_rows(session: Session, rows: list[dict], *, supersede: bool = False) -> None:
+    """``enqueue_row`` for many pending messages at once (dicts with kind, ordering_key, method,
+    url and optionally body and context): one ``executemany`` to supersede and one to insert.
+    At most one message per ordering key (the caller keeps the latest)."""
+    if not rows:
+        return
+    now = utcnow()
+    conn = session.connection()
+    supersede_statement, _ = _enqueue_statements()
+    if supersede:
+        conn.execute(supersede_statement, [{"key": r["ordering_key"], "now": now} for r in rows])
+    conn.execute(
+        OutboxMessage.__table__.insert(),
+        [{"kind": r["kind"], "ordering_key": r["ordering_key"], "method": r["method"], "url": r["url"], "body": r.get("body"),
+          "context": json.dumps(r.get("context") or {}, sort_keys=True), "status": "pending", "attempts": 0, "next_attempt_at": now,
+          "created_at": now, "settled_at": None, "last_error": None} for r in rows],
+    )  # fmt: skip
+
+
 @functools.cache
 def _enqueue_statements():
     """Built once: a statement built per call costs more CPU (coercion, cache key) than running it."""
@@ -367,8 +386,19 @@ class OutboxDeliverer(PollingLoop):
             values.update(status="dead", settled_at=now, last_error=reason)
             self.dead += 1
             log.warning("outbox message %s dead: %s", message.seq, reason, extra={"kind": message.kind})
-        table = OutboxMessage.__table__
-        session.execute(table.update().where(table.c.seq == message.seq, table.c.attempts == message.attempts).values(**values))
+        session.connection().execute(_settle_statement(tuple(sorted(values))), {**values, "b_seq": message.seq, "b_attempts": message.attempts})
+
+
+@functools.cache
+def _settle_statement(columns: tuple[str, ...]):
+    """The fenced UPDATE of a settled message for one set of columns, built once (building it per
+    message cost more CPU than running it)."""
+    table = OutboxMessage.__table__
+    return (
+        table.update()
+        .where(table.c.seq == bindparam("b_seq"), table.c.attempts == bindparam("b_attempts"))
+        .values({c: bindparam(c, type_=table.c[c].type) for c in columns})
+    )
 
 
 def activity(session: Session, *, kinds: tuple[str, ...], keys: list[str] | None = None, key_prefix: str | None = None,

@@ -43,6 +43,25 @@ class TwoPhase:
         raise NotImplementedError
 
 
+class Batched:
+    """A handler that processes several claimed messages of its operation at once
+    (``handle_many``: the messages in the order they arrived, returning the outcome per message
+    id), e.g. with one statement per table for the lot instead of several per message. The group
+    runs in one savepoint; if it raises, or any message of it was taken over by another worker,
+    the savepoint is rolled back and each message is processed alone (``__call__``), so a bad
+    message still fails alone and the effects are those of one message after the other."""
+
+    def __call__(self, session: Session, message: InboxMessage) -> dict[str, Any]:  # pragma: no cover
+        raise NotImplementedError
+
+    def handle_many(self, session: Session, messages: list[InboxMessage]) -> dict[str, dict[str, Any]]:  # pragma: no cover
+        raise NotImplementedError
+
+
+class _GroupFailed(Exception):
+    """Raised inside a group's savepoint: undo the group, then process its messages one by one."""
+
+
 class PollingLoop:
     """A background thread that calls ``run_once`` until stopped, sleeping ``poll`` seconds
     (or until ``wake``) whenever a round found nothing to do. A failing round (the database
@@ -274,13 +293,26 @@ class Worker(PollingLoop):
                 with session.begin():
                     started = time.monotonic()
                     while pending:
-                        message_id, attempts = pending.pop(0)
-                        chunk_done.append((message_id, attempts))
-                        try:
-                            with session.begin_nested():
-                                done += self._process(session, message_id, attempts, prepared[message_id])
-                        except Exception as exc:  # noqa: BLE001 - the message fails alone (its savepoint)
-                            failures.append((message_id, attempts, exc))
+                        group = self._group(pending)
+                        if group:
+                            del pending[: len(group)]
+                            chunk_done += group
+                            grouped = self._process_group(session, group)
+                            if grouped is not None:
+                                done += grouped
+                                if time.monotonic() - started > self._txn_seconds:
+                                    break
+                                continue
+                            alone = group  # the group's savepoint was rolled back: one by one
+                        else:
+                            alone = [pending.pop(0)]
+                            chunk_done += alone
+                        for message_id, attempts in alone:
+                            try:
+                                with session.begin_nested():
+                                    done += self._process(session, message_id, attempts, prepared[message_id])
+                            except Exception as exc:  # noqa: BLE001 - the message fails alone (its savepoint)
+                                failures.append((message_id, attempts, exc))
                         if time.monotonic() - started > self._txn_seconds:
                             break
             except Exception as exc:  # noqa: BLE001 - the commit itself failed: nothing of the chunk happened
@@ -293,6 +325,46 @@ class Worker(PollingLoop):
         for message_id, attempts, exc in failures:
             self._failed(message_id, attempts, exc)
         return len(claimed)
+
+    GROUP_SIZE = 100
+
+    def _group(self, pending: list[tuple[str, int]]) -> list[tuple[str, int]]:
+        """The messages at the head of ``pending`` that one ``Batched`` handler can take at once
+        (at least two, same operation, still claimed by this worker); empty otherwise."""
+        first = self._message(*pending[0])
+        handler = self._handlers.get(first.operation) if first is not None else None
+        if not isinstance(handler, Batched):
+            return []
+        group = []
+        for message_id, attempts in pending[: self.GROUP_SIZE]:
+            message = self._message(message_id, attempts)
+            if message is None or message.operation != first.operation:
+                break
+            group.append((message_id, attempts))
+        return group if len(group) > 1 else []
+
+    def _process_group(self, session: Session, group: list[tuple[str, int]]) -> int | None:
+        """A group in one savepoint: the handler's ``handle_many``, then each message marked done
+        (fenced as in ``_process``). None when the savepoint was rolled back."""
+        messages = [self._message(message_id, attempts) for message_id, attempts in group]
+        handler = self._handlers[messages[0].operation]
+        try:
+            with session.begin_nested():
+                outcomes = handler.handle_many(session, messages)
+                conn = session.connection()
+                statement = _done_statement()
+                now = utcnow()
+                for message in messages:
+                    result = conn.execute(
+                        statement,
+                        {"b_id": message.id, "b_attempts": message.attempts, "processed_at": now,
+                         "outcome": json.dumps(outcomes[message.id], sort_keys=True)},
+                    )  # fmt: skip
+                    if result.rowcount != 1:
+                        raise _GroupFailed()
+        except Exception:  # noqa: BLE001 - each message is processed alone next, and fails alone if it must
+            return None
+        return len(messages)
 
     def _message(self, message_id: str, attempts: int) -> InboxMessage | None:
         message = getattr(self, "_messages", {}).get(message_id)

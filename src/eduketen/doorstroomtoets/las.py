@@ -72,9 +72,13 @@ def import_pupils_csv(session: Session, text: str) -> PupilImport:
             result.rejected.append({"regel": number, "fouten": problems})
             continue
         by_school.setdefault((row["brin"].upper(), row["schooljaar"]), []).append((number, row))
+    school_ids = register_repo.school_ids(session, [brin for brin, _ in by_school], [])
+    batch: list[tuple[register.PupilList, list[dict]]] = []
+    size = 0
+    as_of = utcnow()
     for (brin, schooljaar), rows in by_school.items():
-        school = register_repo.school_by_brin(session, brin)
-        if school is None:
+        school_id = school_ids.get(("BRIN", brin))
+        if school_id is None:
             for number, _ in rows:
                 result.rejected.append({"regel": number, "fouten": [f"school {brin} staat niet in het register"]})
             continue
@@ -94,11 +98,27 @@ def import_pupils_csv(session: Session, text: str) -> PupilImport:
             )
             for _, r in rows
         ]
-        ids = register.upsert_pupils(session, school_id=school.id, schooljaar=schooljaar, groups=list(groups.values()), pupils=pupils, as_of=utcnow())
-        set_adviezen(session, schooljaar, [(pupil_id, r["advies"]) for (pupil_id, _), (_, r) in zip(ids, rows, strict=True) if r.get("advies")])
+        batch.append((register.PupilList(school_id, schooljaar, list(groups.values()), pupils, as_of), [r for _, r in rows]))
+        size += len(rows)
         result.accepted += len(rows)
         result.schools.add(brin)
+        if size >= 2000:
+            _import_batch(session, batch)
+            batch, size = [], 0
+    _import_batch(session, batch)
     return result
+
+
+def _import_batch(session: Session, batch: list[tuple[register.PupilList, list[dict]]]) -> None:
+    """Pupil lists of many schools in a few statements (a national LAS file holds 6,200 schools)."""
+    if not batch:
+        return
+    outcomes = register.upsert_pupil_lists(session, [pl for pl, _ in batch])
+    adviezen: dict[str, list[tuple[int, str]]] = {}
+    for (pl, rows), ids in zip(batch, outcomes, strict=True):
+        adviezen.setdefault(pl.schooljaar, []).extend((pupil_id, r["advies"]) for (pupil_id, _), r in zip(ids, rows, strict=True) if r.get("advies"))
+    for schooljaar, pairs in adviezen.items():
+        set_adviezen(session, schooljaar, pairs)
 
 
 def _row_problems(row: dict) -> list[str]:
@@ -442,6 +462,86 @@ def store_result(session: Session, *, school_id: int, body: dict, received_at: d
     return {"resultaten": 1, "opgeslagen": 1, "gewijzigd": int(changed)}
 
 
+@dataclass(slots=True)
+class ResultIn:
+    """One received ``leerlingresultaat`` for ``store_results``."""
+
+    key: str  # the caller's name for it (the inbox message id)
+    school_id: int
+    body: dict
+    received_at: datetime
+    edu_to: str
+    edu_from: str
+
+
+def store_results(session: Session, items: list[ResultIn]) -> dict[str, dict]:
+    """``store_result`` for many results at once, with the outcome of one after the other (a
+    later delivery for the same pupil sees what an earlier one stored): the pupils and their
+    current results read in a few statements, the results written with one ``executemany`` per
+    kind and the report fetches queued together. Outcome per ``key``."""
+    parsed = []
+    for item in items:
+        scores = item.body["resultatenscores"]
+        eck, las = refs_of(scores["deelnemerref"])
+        parsed.append((item, scores, eck, las))
+    pupil_ids = register.find_pupil_ids_many(session, [(item.school_id, eck, las) for item, _, eck, las in parsed])
+    conn = session.connection()
+    table = LasResultaat.__table__
+    wanted_keys = {(pid, item.body["schooljaar"]) for (item, *_), pid in zip(parsed, pupil_ids, strict=True) if pid is not None}
+    current: dict[tuple[int, str], dict] = {}
+    ids = sorted({pid for pid, _ in wanted_keys})
+    for start in range(0, len(ids), 500):
+        for row in conn.execute(
+            select(table.c.pupil_id, table.c.schooljaar, table.c.data, table.c.message_datumtijd, table.c.rapport_status, table.c.rapport_url)
+            .where(table.c.pupil_id.in_(ids[start : start + 500]))
+        ):
+            if (row.pupil_id, row.schooljaar) in wanted_keys:
+                current[(row.pupil_id, row.schooljaar)] = {"school_id": None, **row._mapping}
+    existed = set(current)
+    outcomes: dict[str, dict] = {}
+    fetches: dict[str, dict] = {}  # ordering key -> the fetch to queue (the latest wins, as supersede would)
+    for (item, scores, _eck, _las), pupil_id in zip(parsed, pupil_ids, strict=True):
+        if pupil_id is None:
+            outcomes[item.key] = {"resultaten": 1, "onbekende_leerling": 1}
+            continue
+        schooljaar = item.body["schooljaar"]
+        now = current.get((pupil_id, schooljaar))
+        datumtijd = item.body["datumtijd"]
+        if now is not None and now["message_datumtijd"] > datumtijd:
+            outcomes[item.key] = {"resultaten": 1, "ouder_dan_bekend": 1}
+            continue
+        kept = {k: v for k, v in scores.items() if k != "deelnemerref"}
+        data = json.dumps({"resultatenscores": kept, "toets": item.body["toets"]}, ensure_ascii=False, sort_keys=True)
+        url = (scores.get("resultaten") or {}).get("aanvullendeinfo")
+        changed = now is None or now["data"] != data
+        fetch = bool(url) and (changed or now["rapport_status"] != "fetched")
+        current[(pupil_id, schooljaar)] = {
+            "pupil_id": pupil_id, "schooljaar": schooljaar, "school_id": item.school_id, "toets": item.body["toets"]["id"], "data": data,
+            "message_datumtijd": datumtijd, "received_at": item.received_at,
+            "rapport_url": url if fetch else (now["rapport_url"] if now is not None else None),
+            "rapport_status": "waiting" if fetch else (now["rapport_status"] if now is not None else "none"),
+            "touched": True,
+        }  # fmt: skip
+        if fetch:
+            query = urlencode({"edu-to": item.edu_from, "edu-from": item.edu_to})  # the report is asked for on the school's behalf
+            ordering_key = f"las-rapport:{pupil_id}:{schooljaar}"
+            fetches.pop(ordering_key, None)
+            fetches[ordering_key] = {"kind": "las.rapport", "ordering_key": ordering_key, "method": "GET",
+                                     "url": f"{url}{'&' if '?' in url else '?'}{query}", "context": {"pupil": pupil_id, "schooljaar": schooljaar}}  # fmt: skip
+        outcomes[item.key] = {"resultaten": 1, "opgeslagen": 1, "gewijzigd": int(changed)}
+    columns = ("toets", "data", "message_datumtijd", "received_at", "rapport_url", "rapport_status")
+    inserts = [{c: v[c] for c in ("pupil_id", "schooljaar", "school_id", *columns)} for k, v in current.items() if v.get("touched") and k not in existed]
+    updates = [{"b_pupil": k[0], "b_jaar": k[1], **{c: v[c] for c in columns}} for k, v in current.items() if v.get("touched") and k in existed]
+    statements = _result_statements()
+    if inserts:
+        conn.execute(statements["insert"], inserts)
+    if updates:
+        conn.execute(statements["update"], updates)
+    if fetches:
+        outbox.enqueue_rows(session, list(fetches.values()), supersede=True)
+    return outcomes
+
+
 @functools.cache
 def _result_statements() -> dict:
     """Built once: per pupil, building a statement costs more CPU than running it."""
@@ -485,10 +585,13 @@ def report_handler(report_dir: Path):
         statements = _result_statements()
         exists = conn.execute(statements["exists"], key).first() is not None
         if response.status == 200 and response.content_type.startswith("application/pdf") and exists:
-            report_dir.mkdir(parents=True, exist_ok=True)
             path = report_dir / f"{context['pupil']}-{context['schooljaar']}.pdf"
             tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(response.body)
+            try:
+                tmp.write_bytes(response.body)
+            except FileNotFoundError:  # the first report (a mkdir per report cost more than the write)
+                report_dir.mkdir(parents=True, exist_ok=True)
+                tmp.write_bytes(response.body)
             tmp.replace(path)
             conn.execute(statements["fetched"], {**key, "path": str(path), "at": utcnow()})
             return Verdict("done")

@@ -29,6 +29,19 @@ def deelnames(session: Session, pupil_ids: list[int], schooljaar: str) -> dict[i
     }
 
 
+def stamps(session: Session, table, column: str, pupil_ids: list[int], schooljaar: str) -> dict[int, datetime]:
+    """pupil id -> ``column`` (a time) of the rows of ``table`` (keyed pupil id, school year) that exist."""
+    found: dict[int, datetime] = {}
+    ids = list(dict.fromkeys(pupil_ids))
+    for start in range(0, len(ids), 500):
+        found.update(
+            session.execute(
+                select(table.c.pupil_id, table.c[column]).where(table.c.schooljaar == schooljaar, table.c.pupil_id.in_(ids[start : start + 500]))
+            ).all()
+        )
+    return found
+
+
 def adviezen(session: Session, pupil_ids: list[int], schooljaar: str) -> dict[int, Schooladvies]:
     if not pupil_ids:
         return {}

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from eduketen.core.cache import Refreshed
@@ -227,6 +227,13 @@ class WindowView:
 # -- processing (called by the worker) ------------------------------------------------------------
 
 
+def _expire_loaded(session: Session, cls: type) -> None:
+    """Objects of ``cls`` this session loaded before a Core write read the database again."""
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, cls):
+            session.expire(obj)
+
+
 def process_deelnemerslijst(
     session: Session, *, school_id: int, routing: str, spec_version: str, message_id: str, received_at: datetime, body: dict
 ) -> dict[str, int]:
@@ -257,30 +264,22 @@ def process_deelnemerslijst(
     results = register.upsert_pupils(
         session, school_id=school_id, schooljaar=schooljaar, groups=groups, pupils=pupils, as_of=received_at
     )
-    ids = [pid for pid, _ in results]
-    existing = repo.deelnames(session, ids, schooljaar)
+    ids = list(dict.fromkeys(pid for pid, _ in results))
+    table = Deelname.__table__
+    existing = repo.stamps(session, table, "updated_at", ids, schooljaar)
     now = utcnow()
-    for pupil_id in dict.fromkeys(ids):
-        deelname = existing.get(pupil_id)
-        if deelname is None:
-            session.add(
-                Deelname(
-                    pupil_id=pupil_id,
-                    schooljaar=schooljaar,
-                    school_id=school_id,
-                    routeringskenmerk=routing,
-                    spec_version=spec_version,
-                    message_id=message_id,
-                    registered_at=now,
-                    updated_at=received_at,
-                )
-            )
-        elif received_at >= deelname.updated_at:
-            deelname.routeringskenmerk = routing
-            deelname.spec_version = spec_version
-            deelname.message_id = message_id
-            deelname.updated_at = received_at
-    session.flush()
+    values = {"routeringskenmerk": routing, "spec_version": spec_version, "message_id": message_id, "updated_at": received_at}
+    inserts = [{"pupil_id": pid, "schooljaar": schooljaar, "school_id": school_id, "registered_at": now, **values}
+               for pid in ids if pid not in existing]  # fmt: skip
+    updates = [{"b_pupil": pid, "b_jaar": schooljaar} for pid in ids if pid in existing and received_at >= existing[pid]]
+    if inserts:
+        session.execute(table.insert(), inserts)
+    if updates:
+        session.execute(
+            table.update().where(table.c.pupil_id == bindparam("b_pupil"), table.c.schooljaar == bindparam("b_jaar")).values(values),
+            updates,
+        )
+    _expire_loaded(session, Deelname)
     created = sum(1 for _, new in results if new)
     return {"leerlingen": len(results), "nieuw": created, "bijgewerkt": len(results) - created, "groepen": len(groups)}
 
@@ -293,31 +292,32 @@ def process_schooladviezen(
     schooljaar = body["schooljaar"]
     entries = body["voorlopigSchooladviezen"]
     refs = [refs_of(e["deelnemerref"]) for e in entries]
-    pupils = register.find_pupils(session, school_id, refs)
-    known_ids = [p.id for p in pupils if p is not None]
-    registered = repo.deelnames(session, known_ids, schooljaar)
-    current = repo.adviezen(session, list(registered), schooljaar)
+    pupil_ids = register.find_pupil_ids(session, school_id, refs)
+    registered = repo.stamps(session, Deelname.__table__, "updated_at", [p for p in pupil_ids if p is not None], schooljaar)
+    table = Schooladvies.__table__
+    current = repo.stamps(session, table, "received_at", list(registered), schooljaar)
     unknown_refs: list[tuple[str, str]] = []
+    wanted: dict[int, str] = {}  # the last entry of a pupil wins
     stored = 0
-    for entry, pupil, (eck, las) in zip(entries, pupils, refs, strict=True):
-        if pupil is None or pupil.id not in registered:
+    for entry, pupil_id, (eck, las) in zip(entries, pupil_ids, refs, strict=True):
+        if pupil_id is None or pupil_id not in registered:
             unknown_refs.append(("ECK-iD", eck) if eck else ("LAS-key", las or ""))
             continue
-        advies = current.get(pupil.id)
-        if advies is None:
-            advies = Schooladvies(
-                pupil_id=pupil.id,
-                schooljaar=schooljaar,
-                school_id=school_id,
-                advies=entry["advies"],
-                message_id=message_id,
-                received_at=received_at,
-            )
-            session.add(advies)
-            current[pupil.id] = advies
-        elif received_at >= advies.received_at:
-            advies.advies, advies.message_id, advies.received_at = entry["advies"], message_id, received_at
+        wanted[pupil_id] = entry["advies"]
         stored += 1
+    inserts = [{"pupil_id": pid, "schooljaar": schooljaar, "school_id": school_id, "advies": advies, "message_id": message_id,
+                "received_at": received_at} for pid, advies in wanted.items() if pid not in current]  # fmt: skip
+    updates = [{"b_pupil": pid, "b_jaar": schooljaar, "advies": advies}
+               for pid, advies in wanted.items() if pid in current and received_at >= current[pid]]  # fmt: skip
+    if inserts:
+        session.execute(table.insert(), inserts)
+    if updates:
+        session.execute(
+            table.update().where(table.c.pupil_id == bindparam("b_pupil"), table.c.schooljaar == bindparam("b_jaar"))
+            .values(advies=bindparam("advies"), message_id=message_id, received_at=received_at),
+            updates,
+        )  # fmt: skip
+    _expire_loaded(session, Schooladvies)
     if unknown_refs:
         seen = repo.onbekende(session, school_id, schooljaar, unknown_refs)
         now = utcnow()

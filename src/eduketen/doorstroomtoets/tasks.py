@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from eduketen.core.models import InboxMessage
-from eduketen.core.worker import PermanentError
+from eduketen.core.worker import Batched, PermanentError
 from eduketen.doorstroomtoets import las, service
 from eduketen.register.models import School
 
@@ -60,13 +60,34 @@ def handle_leerlingresultaat(session: Session, message: InboxMessage) -> dict:
     )
 
 
+class StoreResults(Batched):
+    """LAS role: a claimed batch of received results stored at once (``las.store_results``);
+    one at a time (``handle_leerlingresultaat``) when the batch cannot be."""
+
+    def __call__(self, session: Session, message: InboxMessage) -> dict:
+        return handle_leerlingresultaat(session, message)
+
+    def handle_many(self, session: Session, messages: list[InboxMessage]) -> dict[str, dict]:
+        oins = list(dict.fromkeys(m.school_oin for m in messages))
+        table = School.__table__
+        school_ids = dict(session.connection().execute(select(table.c.oin, table.c.id).where(table.c.oin.in_(oins))).all())
+        if len(school_ids) != len(oins):
+            raise PermanentError("school no longer in the register")  # the messages go one by one: only theirs fail
+        items = [
+            las.ResultIn(key=m.id, school_id=school_ids[m.school_oin], body=orjson.loads(m.payload), received_at=m.received_at,
+                         edu_to=m.routing, edu_from=m.school_oin)
+            for m in messages
+        ]  # fmt: skip
+        return las.store_results(session, items)
+
+
 def handlers(settings, source) -> dict:
     """Worker handlers per operation. ``source`` is the register source (embedded or remote)."""
 
     return {
         "doorstroomtoets.registreren": handle_registreren,
         "doorstroomtoets.registreren-schooladviezen": handle_schooladviezen,
-        "doorstroomtoets.leerlingresultaat": handle_leerlingresultaat,
+        "doorstroomtoets.leerlingresultaat": StoreResults(),
         "doorstroomtoets.rapport": service.RenderReport(settings, source),
     }
 

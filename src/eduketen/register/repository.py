@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -121,6 +121,21 @@ def mandates(
     return [tuple(row) for row in session.execute(statement)]
 
 
+def las_mandates(session: Session, *, supplier_oin: str) -> list[tuple[str, Mandate, ServiceVersion]]:
+    """(routeringskenmerk of the school's administration, mandate, service version) of every
+    mandate a LAS supplier's systems hold, in one query (the chain test registers their addresses)."""
+    rows = session.execute(
+        select(Administratie.routeringskenmerk, Mandate, ServiceVersion)
+        .join(Administratie, Administratie.school_id == Mandate.school_id)
+        .join(System, System.id == Mandate.system_id)
+        .join(Supplier, Supplier.id == System.supplier_id)
+        .join(ServiceVersion, ServiceVersion.id == Mandate.service_version_id)
+        .where(System.kind == "las", Supplier.oin == supplier_oin)
+        .order_by(Mandate.school_id, Mandate.id)
+    )
+    return [tuple(row) for row in rows]
+
+
 def mandate_by_id(session: Session, mandate_id: int) -> Mandate | None:
     return session.get(Mandate, mandate_id)
 
@@ -178,6 +193,114 @@ def pupils_by_refs(
         for pupil in session.scalars(select(Pupil).where(Pupil.school_id == school_id, Pupil.las_key.in_(las_keys))):
             by_las[pupil.las_key] = pupil
     return by_eck, by_las
+
+
+CHUNK = 500  # values per IN list (SQLite binds at most 32,766 parameters per statement)
+
+
+def _chunks(values: list) -> list[list]:
+    return [values[i : i + CHUNK] for i in range(0, len(values), CHUNK)]
+
+
+def pupil_rows_of(
+    session: Session, eck_keys: list[tuple[int, str]], las_keys: list[tuple[int, str]]
+) -> tuple[dict[tuple[int, str], tuple], dict[tuple[int, str], tuple]]:
+    """(id, eck_id, las_key) rows of pupils by (school id, ECK iD) and by (school id, LAS-key),
+    without ORM objects, a few statements for many schools."""
+    t = Pupil.__table__
+    out = []
+    for keys, column in ((eck_keys, t.c.eck_id), (las_keys, t.c.las_key)):
+        found: dict[tuple[int, str], tuple] = {}
+        wanted = set(keys)
+        for part in _chunks(sorted(wanted)):
+            school_ids = list({sid for sid, _ in part})
+            codes = list({code for _, code in part})
+            for row in session.execute(
+                select(t.c.school_id, t.c.id, t.c.eck_id, t.c.las_key).where(t.c.school_id.in_(school_ids), column.in_(codes))
+            ):
+                key = (row[0], row[2] if column is t.c.eck_id else row[3])
+                if key in wanted:
+                    found[key] = (row[1], row[2], row[3])
+        out.append(found)
+    return out[0], out[1]
+
+
+def identity_stamps(session: Session, pupil_ids: list[int]) -> dict[int, datetime]:
+    t = PupilIdentity.__table__
+    found: dict[int, datetime] = {}
+    for part in _chunks(pupil_ids):
+        found.update(session.execute(select(t.c.pupil_id, t.c.updated_at).where(t.c.pupil_id.in_(part))).all())
+    return found
+
+
+def membership_keys(session: Session, pupil_ids: list[int]) -> set[tuple[int, str]]:
+    """(pupil id, school year) of the group memberships of these pupils."""
+    t = GroupMembership.__table__
+    found: set[tuple[int, str]] = set()
+    for part in _chunks(pupil_ids):
+        found.update(tuple(r) for r in session.execute(select(t.c.pupil_id, t.c.schooljaar).where(t.c.pupil_id.in_(part))))
+    return found
+
+
+def group_rows_of(session: Session, keys: list[tuple[int, str, str]]) -> dict[tuple[int, str, str], tuple[int, datetime]]:
+    """(school id, school year, external id) -> (id, updated_at) of existing groups."""
+    t = SchoolGroup.__table__
+    found: dict[tuple[int, str, str], tuple[int, datetime]] = {}
+    wanted = set(keys)
+    for part in _chunks(sorted(wanted)):
+        rows = session.execute(
+            select(t.c.school_id, t.c.schooljaar, t.c.external_id, t.c.id, t.c.updated_at).where(
+                t.c.school_id.in_(list({k[0] for k in part})), t.c.schooljaar.in_(list({k[1] for k in part})),
+                t.c.external_id.in_(list({k[2] for k in part})),
+            )
+        )
+        for sid, jaar, external_id, gid, stamp in rows:
+            if (sid, jaar, external_id) in wanted:
+                found[(sid, jaar, external_id)] = (gid, stamp)
+    return found
+
+
+def existing_brins(session: Session, brins: list[str]) -> set[str]:
+    found: set[str] = set()
+    for part in _chunks(brins):
+        found.update(session.scalars(select(School.__table__.c.brin).where(School.__table__.c.brin.in_(part))))
+    return found
+
+
+def existing_routings(session: Session, routings: list[str]) -> set[str]:
+    t = Administratie.__table__
+    found: set[str] = set()
+    for part in _chunks(routings):
+        found.update(session.scalars(select(t.c.routeringskenmerk).where(t.c.routeringskenmerk.in_(part))))
+    return found
+
+
+def administraties_by_routing(session: Session, routings: list[str]) -> dict[str, tuple[int | None, int, int | None]]:
+    """routeringskenmerk -> (id, school id, system id)."""
+    t = Administratie.__table__
+    found: dict[str, tuple] = {}
+    for part in _chunks(list(dict.fromkeys(routings))):
+        for routing, aid, school_id, system_id in session.execute(
+            select(t.c.routeringskenmerk, t.c.id, t.c.school_id, t.c.system_id).where(t.c.routeringskenmerk.in_(part))
+        ):
+            found[routing] = (aid, school_id, system_id)
+    return found
+
+
+def mandates_by_tokens(session: Session, tokens: list[str]) -> dict[str, tuple]:
+    """token -> (mandate row with id, school_id, system_id, service_version_id, revoked_at; the OIN of its supplier)."""
+    m, sy, su = Mandate.__table__, System.__table__, Supplier.__table__
+    found: dict[str, tuple] = {}
+    for part in _chunks(list(dict.fromkeys(t for t in tokens if isinstance(t, str)))):
+        rows = session.execute(
+            select(m.c.token, m.c.id, m.c.school_id, m.c.system_id, m.c.service_version_id, m.c.revoked_at, su.c.oin)
+            .join(sy, sy.c.id == m.c.system_id)
+            .join(su, su.c.id == sy.c.supplier_id)
+            .where(m.c.token.in_(part))
+        )
+        for row in rows:
+            found[row.token] = (row, row.oin)
+    return found
 
 
 def identities(session: Session, pupil_ids: list[int]) -> dict[int, PupilIdentity]:

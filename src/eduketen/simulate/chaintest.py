@@ -218,16 +218,17 @@ def prepare(directory: Path, schools: int, pupils: int, workers: int = 0) -> tup
     with unit_of_work(ta.sessions()) as s:
         install_region(s, region)
         open_windows(s)
-        for school in region.schools:
-            db_school = register_repo.school_by_brin(s, school.brin)
-            for m, _sc, system, supplier, version, _service in register_repo.mandates(s, school_id=db_school.id):
-                if system.kind != "las":
-                    continue
-                spec = next(v for v in versions().values() if v.version == version.version)
-                register.register_endpoint(
-                    s, caller_oin=supplier.oin, mandate_token=m.token, administration_id=school.routing, namespace=version.namespace,
-                    url=f"{las_inst.url}{spec.base_path}", attributes=["LAS"], start=today_nl() - timedelta(days=1), end=None,
-                )  # fmt: skip
+        specs: dict = {}
+        for v in versions().values():
+            specs.setdefault(v.version, v)
+        requests = [
+            register.EndpointRequest(
+                mandate_token=m.token, administration_id=routing, namespace=version.namespace,
+                url=f"{las_inst.url}{specs[version.version].base_path}", attributes=["LAS"], start=today_nl() - timedelta(days=1), end=None,
+            )
+            for routing, m, version in register_repo.las_mandates(s, supplier_oin=las_supplier.oin)
+        ]  # fmt: skip
+        register.register_endpoints(s, caller_oin=las_supplier.oin, requests=requests)
     # The LAS: the same register, where the test system lives, and its own pupils (CSV import).
     upgrade(las_inst.database_url)
     with unit_of_work(las_inst.sessions()) as s:

@@ -103,7 +103,7 @@ def _pupils(rng: random.Random, count: int, brin: str) -> list[PupilSpec]:
         second = rng.choice(FIRST_NAMES)
         eck = None
         if rng.random() < 0.85:
-            eck = "https://ketenid.nl/201703/" + "".join(rng.choice("0123456789abcdef") for _ in range(128))
+            eck = f"https://ketenid.nl/201703/{rng.getrandbits(512):0128x}"
         born = date(2014, 10, 1) + timedelta(days=rng.randrange(365))
         pupils.append(
             PupilSpec(
@@ -182,14 +182,18 @@ def install_region(session: Session, region: Region, *, mandate_start: date | No
         )
     service = repo.service_by_name(session, SERVICE)
     service_versions = repo.service_versions(session, service.id)
-    for s in region.schools:
-        if repo.school_by_brin(session, s.brin) is not None:
-            continue
-        school = reg.add_school(session, name=s.name, brin=s.brin)
-        reg.add_administratie(session, school=school, routeringskenmerk=s.routing, system=systems[s.las.oin], administratienr="01")
-        for sv in service_versions:
-            for oin in (s.las.oin, region.toetsaanbieder.oin):
-                reg.grant_mandate(session, school=school, system=systems[oin], service_version=sv, start=start, end=mandate_end)
+    present = repo.existing_brins(session, [s.brin for s in region.schools])
+    reg.add_schools(
+        session,
+        [
+            reg.NewSchool(
+                name=s.name, brin=s.brin, routing=s.routing, system_id=systems[s.las.oin].id, administratienr="01",
+                mandates=[(systems[oin].id, sv.id, start, mandate_end) for sv in service_versions for oin in (s.las.oin, region.toetsaanbieder.oin)],
+            )
+            for s in region.schools
+            if s.brin not in present
+        ],
+    )  # fmt: skip
 
 
 # -- messages ------------------------------------------------------------------------------------------
