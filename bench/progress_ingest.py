@@ -346,7 +346,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument("--puts", type=int, default=1000)
     parser.add_argument("--schools", type=int, default=20)
-    parser.add_argument("--concurrency", type=int, default=8, help="client connections (8: with 2 server processes, the kernel gives each some)")
+    parser.add_argument("--concurrency", type=int, default=16, help="client connections (16: the kernel spreads connections over the server processes by a hash, so with 8 one process often had two thirds of them; nationally dozens of suppliers post at once)")
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1,
                         help="server processes of eduketen (serve --processes N) and of the bare endpoint alike (default: the cores)")
     parser.add_argument("--rounds", type=int, default=4, help="alternate baseline and eduketen this many times")

@@ -46,7 +46,7 @@ MAKE_BENCH_ARGS: dict[str, list[str]] = {
     "national_season": ["--schools", "40", "--baseline-reports", "300"],
     "pdf_reports": ["--n", "300"],
     "results_bundles": ["--bundles", "300"],
-    "progress_ingest": ["--batches", "20", "--puts", "300"],
+    "progress_ingest": ["--batches", "40", "--puts", "300"],
     "progress_group_page": ["--records", "200000"],
 }
 
