@@ -114,17 +114,9 @@ def cpu_seconds(pids: list[int]) -> float:
 
 def listeners(port: int) -> int:
     """TCP sockets listening on ``port`` (one per server process with SO_REUSEPORT)."""
-    n = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if fields[1].rsplit(":", 1)[1] == f"{port:04X}" and fields[3] == "0A":
-                n += 1
-    return n
+    from eduketen.simulate.processes import listening_sockets
+
+    return listening_sockets(port)
 
 
 def wait_listeners(port: int, n: int, proc: subprocess.Popen) -> None:
