@@ -200,10 +200,10 @@ class InboxWriter(GroupCommitWriter):
     result per message is True when new, False when the same message was stored before.
 
     A row may carry ``idempotency_material`` (bytes) instead of ``idempotency_key``: the key
-    (its SHA-256) is then computed here, in the writer thread, not in the request handler. On
-    SQLite the batch is written through the driver directly: this thread shares the interpreter
-    lock with the request handlers, and the fewer Python steps it takes per batch the less it
-    holds them up."""
+    (its SHA-256) is then computed here, in the writer thread, not in the request handler. The
+    batch is written through the driver directly, on a connection the thread keeps: this thread
+    shares the interpreter lock with the request handlers, and the fewer Python steps it takes
+    per batch the less it holds them up."""
 
     name = "inbox-writer"
 
