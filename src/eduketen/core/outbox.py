@@ -121,12 +121,18 @@ def enqueue_row(
     supersede_statement, insert_statement = _enqueue_statements()
     if supersede:
         conn.execute(supersede_statement, {"key": ordering_key, "now": now})
-    values = {
+    values = _row_values(now, kind, ordering_key, method, url, body, context, status, last_error)
+    return conn.execute(insert_statement, values).scalar_one()
+
+
+def _row_values(now, kind: str, ordering_key: str, method: str, url: str, body: str | None, context: dict | None,
+                status: str = "pending", last_error: str | None = None) -> dict:  # fmt: skip
+    """The columns of a new outbox row (one place for ``enqueue_row`` and ``enqueue_rows``)."""
+    return {
         "kind": kind, "ordering_key": ordering_key, "method": method, "url": url, "body": body,
         "context": json.dumps(context or {}, sort_keys=True), "status": status, "attempts": 0, "next_attempt_at": now,
         "created_at": now, "settled_at": None if status == "pending" else now, "last_error": last_error,
     }  # fmt: skip
-    return conn.execute(insert_statement, values).scalar_one()
 
 
 def enqueue_rows(session: Session, rows: list[dict], *, supersede: bool = False) -> None:
@@ -142,10 +148,8 @@ def enqueue_rows(session: Session, rows: list[dict], *, supersede: bool = False)
         conn.execute(supersede_statement, [{"key": r["ordering_key"], "now": now} for r in rows])
     conn.execute(
         OutboxMessage.__table__.insert(),
-        [{"kind": r["kind"], "ordering_key": r["ordering_key"], "method": r["method"], "url": r["url"], "body": r.get("body"),
-          "context": json.dumps(r.get("context") or {}, sort_keys=True), "status": "pending", "attempts": 0, "next_attempt_at": now,
-          "created_at": now, "settled_at": None, "last_error": None} for r in rows],
-    )  # fmt: skip
+        [_row_values(now, r["kind"], r["ordering_key"], r["method"], r["url"], r.get("body"), r.get("context")) for r in rows],
+    )
 
 
 @functools.cache
