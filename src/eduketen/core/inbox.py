@@ -283,14 +283,12 @@ class InboxWriter(GroupCommitWriter):
                 row["idempotency_key"] = idempotency_key(material)
         return rows
 
-    def write_batch(self, conn, rows: list[dict[str, Any]]) -> list[bool]:
+    def write_batch(self, conn, rows: list[dict[str, Any]]) -> list[bool]:  # pragma: no cover
+        """Another database than SQLite or PostgreSQL: through SQLAlchemy (``_transaction``
+        writes those two through the kept driver connection)."""
         rows = self._prepared(rows)
-        if self._sqlite:
-            return self._write_sqlite(conn.connection.driver_connection, rows)
-        if self._pg:
-            return self._write_postgres(conn.connection.driver_connection, rows)
-        inserted = {row.id for row in conn.execute(self._statement, rows)}  # pragma: no cover
-        return [row["id"] in inserted for row in rows]  # pragma: no cover
+        inserted = {row.id for row in conn.execute(self._statement, rows)}
+        return [row["id"] in inserted for row in rows]
 
     def _write_postgres(self, driver, rows: list[dict[str, Any]]) -> list[bool]:
         """One multi-row INSERT through the driver: ``ON CONFLICT DO NOTHING`` also skips the
