@@ -105,15 +105,8 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         max_bytes = next((limit for path, limit in self.larger if scope["path"] == path), self.max_bytes)
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                try:
-                    length = int(value)
-                except ValueError:
-                    length = -1
-                if length < 0 or length > max_bytes:
-                    return await self._refuse(send, max_bytes)
-                break
+        if declared_too_large(scope, max_bytes):
+            return await self._refuse(send, max_bytes)
         received = 0
         refused = False
 
@@ -142,6 +135,18 @@ class BodyLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def declared_too_large(scope, max_bytes: int) -> bool:
+    """The request's ``Content-Length`` is over ``max_bytes`` (or is no length at all)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                return True
+            return length < 0 or length > max_bytes
+    return False
 
 
 def too_large_body(max_bytes: int) -> bytes:

@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from eduketen.core.auth import TrustedProxies
-from eduketen.core.errors import too_large_body
+from eduketen.core.errors import declared_too_large, too_large_body
 from eduketen.core.logging import enter_request, leave_request
 from eduketen.core.metrics import Metrics
 from eduketen.core.ratelimit import RateLimiter
@@ -132,15 +132,8 @@ class Lane:
     async def _body(self, scope, receive) -> bytes | None:
         """The whole body, or None when it is over the limit (by its length or as it streams)."""
         limit = self.max_body_bytes
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                try:
-                    length = int(value)
-                except ValueError:
-                    return None
-                if length < 0 or length > limit:
-                    return None
-                break
+        if declared_too_large(scope, limit):
+            return None
         chunks: list[bytes] = []
         received = 0
         while True:
