@@ -6,7 +6,7 @@ import contextlib
 import sqlite3
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -136,6 +136,16 @@ SQLITE_WAL_CHECKPOINT_PAGES = 16384
 
 # How often a writer looks again whether SQLite's write lock is free (seconds).
 LOCK_POLL_SECONDS = 0.001
+
+# Values per IN list in one statement (SQLite binds at most 32,766 parameters per statement).
+IN_LIST_SIZE = 500
+
+
+def in_chunks(values: Sequence, size: int = IN_LIST_SIZE) -> Iterator[Sequence]:
+    """``values`` in consecutive parts of at most ``size``: one IN list each."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
 
 # SQLite engines made by make_engine -> (seconds a writer waits for the lock, how often it looks).
 _SQLITE_LOCKING: weakref.WeakKeyDictionary[Engine, tuple[float, float]] = weakref.WeakKeyDictionary()

@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
-from eduketen.core.db import begin_immediate, sqlite_locking, sqlite_time
+from eduketen.core.db import begin_immediate, sqlite_locking, sqlite_time, in_chunks
 from eduketen.core.identifiers import new_uuid4
 from eduketen.core.models import InboxMessage
 
@@ -319,8 +319,7 @@ class InboxWriter(GroupCommitWriter):
         try:
             keys = [row["idempotency_key"] for row in rows]
             known: set[str] = set()
-            for start in range(0, len(keys), 500):
-                part = keys[start : start + 500]
+            for part in in_chunks(keys):
                 cursor.execute(
                     f"SELECT idempotency_key FROM inbox_message WHERE idempotency_key IN ({', '.join('?' for _ in part)})", part
                 )

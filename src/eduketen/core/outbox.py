@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from eduketen.core.db import bind_time, utcnow
+from eduketen.core.db import bind_time, utcnow, in_chunks
 from eduketen.core.models import OutboxMessage
 from eduketen.core.peerhttp import PeerClient, PeerHttpError
 from eduketen.core.worker import PollingLoop
@@ -417,8 +417,7 @@ def activity(session: Session, *, kinds: tuple[str, ...], keys: list[str] | None
                OutboxMessage.url)  # fmt: skip
     rows = []
     if keys is not None:
-        for start in range(0, len(keys), 500):
-            part = keys[start : start + 500]
+        for part in in_chunks(keys):
             rows += session.execute(select(*columns).where(OutboxMessage.kind.in_(kinds), OutboxMessage.ordering_key.in_(part))).all()
     elif key_prefix is not None:
         escaped = key_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

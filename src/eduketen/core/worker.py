@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from eduketen.core.db import bind_time, utcnow
+from eduketen.core.db import bind_time, utcnow, in_chunks
 from eduketen.core.models import InboxMessage
 
 log = logging.getLogger("eduketen.worker")
@@ -266,8 +266,8 @@ class Worker(PollingLoop):
             # batch, no ORM identity map): handlers get them as plain (transient) objects.
             messages: dict[str, InboxMessage] = {}
             ids = [row.id for row in rows]
-            for start in range(0, len(ids), 500):
-                for full in session.execute(select(table).where(table.c.id.in_(ids[start : start + 500]))):
+            for part in in_chunks(ids):
+                for full in session.execute(select(table).where(table.c.id.in_(part))):
                     messages[full.id] = InboxMessage(**full._mapping)
         rows.sort(key=lambda r: str(r.received_at))
         self._operations = {row.id: row.operation for row in rows}

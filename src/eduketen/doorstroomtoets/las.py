@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from eduketen.core import outbox
-from eduketen.core.db import utcnow
+from eduketen.core.db import utcnow, in_chunks
 from eduketen.core.identifiers import IdentifierError, parse_schooljaar, validate_brin
 from eduketen.core.models import OutboxMessage
 from eduketen.core.outbox import PeerResponse, Verdict
@@ -161,8 +161,7 @@ def set_adviezen(session: Session, schooljaar: str, adviezen: list[tuple[int, st
     table = LasAdvies.__table__
     current: dict[int, str] = {}
     ids = [pupil_id for pupil_id, _ in adviezen]
-    for start in range(0, len(ids), 500):
-        part = ids[start : start + 500]
+    for part in in_chunks(ids):
         current.update(session.execute(select(table.c.pupil_id, table.c.advies).where(table.c.schooljaar == schooljaar, table.c.pupil_id.in_(part))).all())
     wanted = dict(adviezen)  # the last row of a pupil wins, as before
     inserts = [{"pupil_id": p, "schooljaar": schooljaar, "advies": a} for p, a in wanted.items() if p not in current]
@@ -490,10 +489,10 @@ def store_results(session: Session, items: list[ResultIn]) -> dict[str, dict]:
     wanted_keys = {(pid, item.body["schooljaar"]) for (item, *_), pid in zip(parsed, pupil_ids, strict=True) if pid is not None}
     current: dict[tuple[int, str], dict] = {}
     ids = sorted({pid for pid, _ in wanted_keys})
-    for start in range(0, len(ids), 500):
+    for part in in_chunks(ids):
         for row in conn.execute(
             select(table.c.pupil_id, table.c.schooljaar, table.c.data, table.c.message_datumtijd, table.c.rapport_status, table.c.rapport_url)
-            .where(table.c.pupil_id.in_(ids[start : start + 500]))
+            .where(table.c.pupil_id.in_(part))
         ):
             if (row.pupil_id, row.schooljaar) in wanted_keys:
                 current[(row.pupil_id, row.schooljaar)] = {"school_id": None, **row._mapping}

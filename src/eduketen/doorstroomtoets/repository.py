@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from eduketen.core.db import in_chunks
 from eduketen.core.models import InboxMessage
 from eduketen.doorstroomtoets.models import Deelname, OnbekendAdvies, Schooladvies, Venster
 from eduketen.register.models import PupilIdentity, School
@@ -33,10 +34,10 @@ def stamps(session: Session, table, column: str, pupil_ids: list[int], schooljaa
     """pupil id -> ``column`` (a time) of the rows of ``table`` (keyed pupil id, school year) that exist."""
     found: dict[int, datetime] = {}
     ids = list(dict.fromkeys(pupil_ids))
-    for start in range(0, len(ids), 500):
+    for part in in_chunks(ids):
         found.update(
             session.execute(
-                select(table.c.pupil_id, table.c[column]).where(table.c.schooljaar == schooljaar, table.c.pupil_id.in_(ids[start : start + 500]))
+                select(table.c.pupil_id, table.c[column]).where(table.c.schooljaar == schooljaar, table.c.pupil_id.in_(part))
             ).all()
         )
     return found

@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from eduketen.core.cache import Refreshed
-from eduketen.core.db import utcnow
+from eduketen.core.db import utcnow, in_chunks
 from eduketen.core.identifiers import deelnemersgroep_problems, parse_schooljaar
 from eduketen.core.worker import TwoPhase
 from eduketen.doorstroomtoets import repository as repo
@@ -462,8 +462,7 @@ def _store_chunk(session: Session, items: list[ResultInput], public_url: str, ou
     brins = {(brin_from_school_oin(i.school) if len(i.school) == 20 else i.school.upper()) or "" for i in items}
     missing = [b for b in brins if b not in schools]
     sc = School.__table__
-    for start in range(0, len(missing), 500):
-        part = missing[start : start + 500]
+    for part in in_chunks(missing):
         found = {row.brin: row for row in session.execute(select(sc.c.id, sc.c.brin).where(sc.c.brin.in_(part)))}
         for brin in part:
             schools[brin] = found.get(brin)
@@ -491,8 +490,7 @@ def _store_chunk(session: Session, items: list[ResultInput], public_url: str, ou
     d, r = Deelname.__table__, Resultaat.__table__
     registered: set[tuple[int, str]] = set()
     current: dict[tuple[int, str], dict] = {}
-    for start in range(0, len(pupil_ids), 500):
-        part = pupil_ids[start : start + 500]
+    for part in in_chunks(pupil_ids):
         registered.update((row.pupil_id, row.schooljaar) for row in session.execute(select(d.c.pupil_id, d.c.schooljaar).where(d.c.pupil_id.in_(part))))
         for row in session.execute(select(r.c.pupil_id, r.c.schooljaar, r.c.data, r.c.revision, r.c.rapport_id).where(r.c.pupil_id.in_(part))):
             current[(row.pupil_id, row.schooljaar)] = {"data": row.data, "revision": row.revision, "rapport_id": row.rapport_id, "new": False}
@@ -627,7 +625,7 @@ class RenderReport(TwoPhase):
         pupil_ids = sorted({job["pupil_id"] for job in jobs.values()})
         rows: dict[tuple[int, str], Any] = {}
         with sessions() as session:
-            for start in range(0, len(pupil_ids), 500):
+            for part in in_chunks(pupil_ids):
                 statement = (
                     select(r.c.pupil_id, r.c.schooljaar, r.c.school_id, r.c.data, r.c.revision, r.c.rapport_id, r.c.updated_at,
                            p.c.eck_id, p.c.las_key, i.c.roepnaam, i.c.voorvoegsel, i.c.achternaam, i.c.geboortedatum,
@@ -635,7 +633,7 @@ class RenderReport(TwoPhase):
                     .join(p, p.c.id == r.c.pupil_id)
                     .join(sc, sc.c.id == r.c.school_id)
                     .outerjoin(i, and_(i.c.pupil_id == r.c.pupil_id))
-                    .where(r.c.pupil_id.in_(pupil_ids[start : start + 500]))
+                    .where(r.c.pupil_id.in_(part))
                 )
                 for row in session.execute(statement):
                     rows[(row.pupil_id, row.schooljaar)] = row

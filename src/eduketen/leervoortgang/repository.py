@@ -11,6 +11,7 @@ import orjson
 from sqlalchemy import bindparam, case, delete, func, insert, select, text, tuple_
 from sqlalchemy.orm import Session
 
+from eduketen.core.db import in_chunks
 from eduketen.insight.models import StaffAccount
 from eduketen.leervoortgang.models import (
     MentorGroup,
@@ -274,10 +275,10 @@ def raw_rows_for_cells(session: Session, school_id: int, eck_ids: list[str], fir
     since = datetime.fromisoformat(first).replace(tzinfo=UTC)
     until = datetime.fromisoformat(last).replace(tzinfo=UTC) + timedelta(days=1)
     out = []
-    for start in range(0, len(eck_ids), 500):
+    for part in in_chunks(eck_ids):
         statement = select(c.eck_id, c.state_at, c.subject, c.source_system_id, c.course_id, c.unit_id, c.status, c.score_pct,
                            c.duration_seconds, c.please_follow_up).where(
-            c.school_id == school_id, c.eck_id.in_(eck_ids[start:start + 500]), c.state_at >= since, c.state_at < until)  # fmt: skip
+            c.school_id == school_id, c.eck_id.in_(part), c.state_at >= since, c.state_at < until)  # fmt: skip
         out += [(r[0], r[1].date().isoformat(), *r[2:]) for r in session.execute(statement)]
     return out
 
@@ -285,8 +286,8 @@ def raw_rows_for_cells(session: Session, school_id: int, eck_ids: list[str], fir
 def replace_days(session: Session, cells: list[tuple[int, str, str]], rows: list[dict]) -> None:
     """Replace the progress_day rows of ``cells`` (school_id, eck_id, day) with ``rows``."""
     d = ProgressDay
-    for start in range(0, len(cells), 500):
-        session.execute(delete(d).where(tuple_(d.school_id, d.eck_id, d.day).in_(cells[start:start + 500])))
+    for part in in_chunks(cells):
+        session.execute(delete(d).where(tuple_(d.school_id, d.eck_id, d.day).in_(part)))
     if rows:
         session.execute(insert(d), rows)
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from eduketen.core.db import in_chunks
 from eduketen.core.models import AuditEntry, InboxMessage, OutboxMessage
 from eduketen.core.privacy import PupilData
 from eduketen.register.models import Pupil, School
@@ -194,8 +195,7 @@ def purge_years(session: Session, years: list[str], *, dry_run: bool) -> tuple[d
         session.scalar(select(func.count()).select_from(identity.table).where(identity.table.c.pupil_id.in_(orphan_ids))) if orphan_ids else 0
     )
     if not dry_run and orphan_ids:
-        for start in range(0, len(orphan_ids), 500):
-            chunk = orphan_ids[start : start + 500]
+        for chunk in in_chunks(orphan_ids):
             session.execute(delete(identity.table).where(identity.table.c.pupil_id.in_(chunk)))
             session.execute(delete(Pupil).where(Pupil.id.in_(chunk)))
     return counts, files

@@ -14,7 +14,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased
 
 from eduketen.core.cache import Refreshed
-from eduketen.core.db import utcnow
+from eduketen.core.db import utcnow, in_chunks
 from eduketen.register.models import (
     Consent,
     ConsentEvent,
@@ -190,8 +190,8 @@ def require_consents(session: Session, school_ids: list[int | None], *, api: str
     found: dict[int, Consent] = {}
     known = sorted({s for s in school_ids if s is not None})
     if known and source_system_id is not None and receiving_system_id is not None:
-        for start in range(0, len(known), 500):
-            statement = select(Consent).where(Consent.school_id.in_(known[start:start + 500]), Consent.api == api,
+        for part in in_chunks(known):
+            statement = select(Consent).where(Consent.school_id.in_(part), Consent.api == api,
                                               Consent.source_system_id == source_system_id,
                                               Consent.receiving_system_id == receiving_system_id)  # fmt: skip
             found.update((c.school_id, c) for c in session.scalars(statement))

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from eduketen.core.db import in_chunks
 from eduketen.register.models import (
     Administratie,
     BoardAdministrator,
@@ -39,9 +40,9 @@ def school_ids(session: Session, brins: list[str], oins: list[str]) -> dict[tupl
     out: dict[tuple[str, str], int] = {}
     for id_type, column, codes in (("BRIN", School.brin, brins), ("OIN", School.oin, oins)):
         codes = sorted(set(codes))
-        for start in range(0, len(codes), 500):
+        for part in in_chunks(codes):
             out.update(((id_type, code), school_id) for code, school_id in session.execute(
-                select(column, School.id).where(column.in_(codes[start:start + 500]))))  # fmt: skip
+                select(column, School.id).where(column.in_(part))))  # fmt: skip
     return out
 
 
@@ -195,13 +196,6 @@ def pupils_by_refs(
     return by_eck, by_las
 
 
-CHUNK = 500  # values per IN list (SQLite binds at most 32,766 parameters per statement)
-
-
-def _chunks(values: list) -> list[list]:
-    return [values[i : i + CHUNK] for i in range(0, len(values), CHUNK)]
-
-
 def pupil_rows_of(
     session: Session, eck_keys: list[tuple[int, str]], las_keys: list[tuple[int, str]]
 ) -> tuple[dict[tuple[int, str], tuple], dict[tuple[int, str], tuple]]:
@@ -212,7 +206,7 @@ def pupil_rows_of(
     for keys, column in ((eck_keys, t.c.eck_id), (las_keys, t.c.las_key)):
         found: dict[tuple[int, str], tuple] = {}
         wanted = set(keys)
-        for part in _chunks(sorted(wanted)):
+        for part in in_chunks(sorted(wanted)):
             school_ids = list({sid for sid, _ in part})
             codes = list({code for _, code in part})
             for row in session.execute(
@@ -228,7 +222,7 @@ def pupil_rows_of(
 def identity_stamps(session: Session, pupil_ids: list[int]) -> dict[int, datetime]:
     t = PupilIdentity.__table__
     found: dict[int, datetime] = {}
-    for part in _chunks(pupil_ids):
+    for part in in_chunks(pupil_ids):
         found.update(session.execute(select(t.c.pupil_id, t.c.updated_at).where(t.c.pupil_id.in_(part))).all())
     return found
 
@@ -237,7 +231,7 @@ def membership_keys(session: Session, pupil_ids: list[int]) -> set[tuple[int, st
     """(pupil id, school year) of the group memberships of these pupils."""
     t = GroupMembership.__table__
     found: set[tuple[int, str]] = set()
-    for part in _chunks(pupil_ids):
+    for part in in_chunks(pupil_ids):
         found.update(tuple(r) for r in session.execute(select(t.c.pupil_id, t.c.schooljaar).where(t.c.pupil_id.in_(part))))
     return found
 
@@ -247,7 +241,7 @@ def group_rows_of(session: Session, keys: list[tuple[int, str, str]]) -> dict[tu
     t = SchoolGroup.__table__
     found: dict[tuple[int, str, str], tuple[int, datetime]] = {}
     wanted = set(keys)
-    for part in _chunks(sorted(wanted)):
+    for part in in_chunks(sorted(wanted)):
         rows = session.execute(
             select(t.c.school_id, t.c.schooljaar, t.c.external_id, t.c.id, t.c.updated_at).where(
                 t.c.school_id.in_(list({k[0] for k in part})), t.c.schooljaar.in_(list({k[1] for k in part})),
@@ -262,7 +256,7 @@ def group_rows_of(session: Session, keys: list[tuple[int, str, str]]) -> dict[tu
 
 def existing_brins(session: Session, brins: list[str]) -> set[str]:
     found: set[str] = set()
-    for part in _chunks(brins):
+    for part in in_chunks(brins):
         found.update(session.scalars(select(School.__table__.c.brin).where(School.__table__.c.brin.in_(part))))
     return found
 
@@ -270,7 +264,7 @@ def existing_brins(session: Session, brins: list[str]) -> set[str]:
 def existing_routings(session: Session, routings: list[str]) -> set[str]:
     t = Administratie.__table__
     found: set[str] = set()
-    for part in _chunks(routings):
+    for part in in_chunks(routings):
         found.update(session.scalars(select(t.c.routeringskenmerk).where(t.c.routeringskenmerk.in_(part))))
     return found
 
@@ -279,7 +273,7 @@ def administraties_by_routing(session: Session, routings: list[str]) -> dict[str
     """routeringskenmerk -> (id, school id, system id)."""
     t = Administratie.__table__
     found: dict[str, tuple] = {}
-    for part in _chunks(list(dict.fromkeys(routings))):
+    for part in in_chunks(list(dict.fromkeys(routings))):
         for routing, aid, school_id, system_id in session.execute(
             select(t.c.routeringskenmerk, t.c.id, t.c.school_id, t.c.system_id).where(t.c.routeringskenmerk.in_(part))
         ):
@@ -291,7 +285,7 @@ def mandates_by_tokens(session: Session, tokens: list[str]) -> dict[str, tuple]:
     """token -> (mandate row with id, school_id, system_id, service_version_id, revoked_at; the OIN of its supplier)."""
     m, sy, su = Mandate.__table__, System.__table__, Supplier.__table__
     found: dict[str, tuple] = {}
-    for part in _chunks(list(dict.fromkeys(t for t in tokens if isinstance(t, str)))):
+    for part in in_chunks(list(dict.fromkeys(t for t in tokens if isinstance(t, str)))):
         rows = session.execute(
             select(m.c.token, m.c.id, m.c.school_id, m.c.system_id, m.c.service_version_id, m.c.revoked_at, su.c.oin)
             .join(sy, sy.c.id == m.c.system_id)
