@@ -145,7 +145,7 @@ def test_parts_cut_inside_a_string_or_with_spaces_change_nothing(progress):
     # Two "records" keys: the whole-body validation decides (as before, the last one counts).
     first, second = records[:2], records[2:3]
     raw = b'{"records": ' + orjson.dumps(first) + b', "records": ' + orjson.dumps(second) + b"}"
-    assert api._validate_bulk(raw) == api._validate(api.BULK, raw, "")["records"]
+    assert api._validate_bulk(raw) == [api.record_from_dict(r) for r in api._validate(api.BULK, raw, "")["records"]]
 
 
 def test_sqlite_texts_match_one_by_one():

@@ -28,8 +28,11 @@ from eduketen.leervoortgang.schemas import (
     BULK,
     MAX_RECORDS,
     RECORD,
-    RECORDS,
+    RecordIn,
     check,
+    decode_record,
+    decode_records,
+    record_from_dict,
 )
 from eduketen.register import consent as consent_svc
 from eduketen.register import repository as register_repo
@@ -59,14 +62,14 @@ def _receiving_system_id(session: Session, platform: Platform) -> int | None:
 _SQLITE_WRITER = threading.Lock()
 
 
-def accept(platform: Platform, principal: Principal, records: list[dict], ids: list[str] | None = None) -> dict:
+def accept(platform: Platform, principal: Principal, records: list[RecordIn], ids: list[str] | None = None) -> dict:
     """Schools resolved at once (a read), the rows prepared outside any transaction, then in one
     short write transaction: consent per school and the store; all or nothing. ``ids``: the
     record ids in lower case (bulk: each record's own ``id``)."""
     refs: dict[tuple[str, str], None] = {}  # (idType, id as sent): the schools in order of first appearance
     for record in records:
-        ref = record["school"]
-        refs[(ref["idType"], ref["id"])] = None
+        ref = record.school
+        refs[(ref.id_type, ref.id)] = None
     wanted = {(id_type, ident.upper()) for id_type, ident in refs}
     with platform.read_sessions() as session:
         receiver = _receiving_system_id(session, platform)
@@ -78,8 +81,8 @@ def accept(platform: Platform, principal: Principal, records: list[dict], ids: l
         of_ref[(id_type, ident)] = school_ids.setdefault(key, found.get(key))
     sqlite = platform.engine.dialect.name == "sqlite"
     if ids is None:
-        ids = [record["id"].lower() for record in records]
-    rows = svc.prepare([(rid, record, of_ref[(record["school"]["idType"], record["school"]["id"])]) for rid, record in zip(ids, records)],
+        ids = [record.id.lower() for record in records]
+    rows = svc.prepare([(rid, record, of_ref[(record.school.id_type, record.school.id)]) for rid, record in zip(ids, records)],
                        source_system_id=principal.system_id, times=repo.time_binder(platform.engine))  # fmt: skip
     refused: tuple[str, str, consent_svc.ConsentRefused] | None = None
     with _SQLITE_WRITER if sqlite else contextlib.nullcontext(), unit_of_work(platform.sessions) as session:
@@ -108,7 +111,8 @@ def _check_content_type(request: Request) -> None:
 
 
 def _validate(adapter, raw: bytes, what: str):
-    """Validate JSON bytes in one call; broken JSON is a 400, a schema miss a 422 naming the fields."""
+    """Validate JSON bytes with a pydantic adapter in one call; broken JSON is a 400, a schema miss
+    a 422 naming the fields."""
     if not raw:
         raise ApiError(422, "Invalid body", f"The body is empty; send {what}.")
     try:
@@ -117,6 +121,12 @@ def _validate(adapter, raw: bytes, what: str):
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             raise ApiError(400, "Bad request", "The body is not valid JSON (UTF-8).") from None
         raise ApiError(422, "Invalid progress", "The body does not match the schema; nothing was stored.", errors=_problems(exc)) from None
+
+
+def _validate_record(raw: bytes) -> RecordIn:
+    """One record: msgspec in one pass, or pydantic when msgspec does not take it (``schemas``)."""
+    record = decode_record(raw)
+    return record if record is not None else record_from_dict(_validate(RECORD, raw, "a JSON object"))
 
 
 # Bytes of a bulk body validated per call (see _validate_bulk): about 100 records.
@@ -159,36 +169,34 @@ def _parts(raw: bytes) -> list[bytes] | None:
     return parts
 
 
-def _validate_bulk(raw: bytes) -> list[dict]:
-    """The records of a bulk body, validated from the JSON bytes in parts of about
-    ``PART_BYTES`` (``_parts``), one ``validate_json`` call each. One call over 2,000 records
-    holds Python's interpreter lock for some 20 ms, and every time the thread that stores the
-    previous request waits for the database (a dozen times a request on PostgreSQL) it must then
-    wait that long to take the lock back. Measured (``accept`` of 2,000 records on PostgreSQL
-    while another thread validated bodies): 1.3 s a request against 0.13 s alone; with the other
-    thread validating 100 records a call, 0.39 s. Validating the bytes (pydantic's own JSON
-    parser makes only the validated objects) costs about a quarter less CPU than parsing the
-    body with orjson first and validating the Python objects. Anything that is not a valid body
-    in this shape goes through ``_validate`` instead, so the answer to bad input (400 or 422, the
-    fields named) stays what it was."""
+def _validate_bulk(raw: bytes) -> list[RecordIn]:
+    """The records of a bulk body, decoded and checked from the JSON bytes (msgspec, ``schemas``)
+    in parts of about ``PART_BYTES`` (``_parts``), one call each: one call over 2,000 records
+    would hold Python's interpreter lock for milliseconds, and every time the thread that stores
+    the previous request waits for the database (a dozen times a request on PostgreSQL) it must
+    then wait that long to take the lock back (measured with pydantic, ``accept`` of 2,000
+    records on PostgreSQL while another thread validated bodies: 1.3 s a request in one call,
+    0.39 s in calls of 100 records, 0.13 s alone). Anything the parts do not take (another shape,
+    a value msgspec refuses) goes through the pydantic adapter of the whole body, so the answer
+    to bad input (400 or 422 with the fields named) and what lax input means stay the same."""
     parts = _parts(raw) if raw else None
     if parts is not None:
-        records: list[dict] = []
-        try:
-            for part in parts:
-                records += RECORDS.validate_json(part)
-        except ValidationError:
-            pass
+        records: list[RecordIn] = []
+        for part in parts:
+            got = decode_records(part)
+            if got is None:
+                break
+            records += got
         else:
             if 1 <= len(records) <= MAX_RECORDS:
                 return records
-    return _validate(BULK, raw, "{\"records\": [...]}")["records"]
+    return [record_from_dict(r) for r in _validate(BULK, raw, "{\"records\": [...]}")["records"]]
 
 
-def _check_rules(records: list[dict], prefix: str) -> None:
+def _check_rules(records: list[RecordIn], prefix: str) -> None:
     problems = []
     for i, record in enumerate(records):
-        if "score" in record or "judgement" in record:
+        if record.score is not None or record.judgement is not None:
             found = check(record)
             if found:
                 problems += [{"field": f"{prefix}{i}/{f}" if prefix else f, "problem": p} for f, p in found]
@@ -206,9 +214,9 @@ async def put_progress(record_id: str, request: Request, principal: Annotated[Pr
     if len(record_id) != 36:
         raise ApiError(422, "Invalid id", "The id in the path must be a UUID in its 36-character form.")
     _check_content_type(request)
-    record = _validate(RECORD, await request.body(), "a JSON object")
+    record = _validate_record(await request.body())
     _check_rules([record], "")
-    if record.get("id") is not None and record["id"].lower() != rid:
+    if record.id is not None and record.id.lower() != rid:
         raise ApiError(422, "Invalid progress", "The id in the body differs from the id in the path.")
     answer = await run_in_threadpool(accept, request.app.state.platform, principal, [record], [rid])
     return json_response(200, answer, headers={"API-Version": API_VERSION})
@@ -219,7 +227,7 @@ async def put_progress(record_id: str, request: Request, principal: Annotated[Pr
 async def post_bulk(request: Request, principal: Annotated[Principal, Depends(bearer)]):
     _check_content_type(request)
     records = _validate_bulk(await request.body())
-    missing = [i for i, r in enumerate(records) if r.get("id") is None]
+    missing = [i for i, r in enumerate(records) if r.id is None]
     if missing:
         raise ApiError(422, "Invalid progress", "Every record in a bulk request needs its id; nothing was stored.",
                        errors=[{"field": f"records/{i}/id", "problem": "Field required"} for i in missing[:50]])  # fmt: skip

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from eduketen.config import Settings
 from eduketen.core.db import utcnow
 from eduketen.leervoortgang import repository as repo
+from eduketen.leervoortgang.schemas import RecordIn
 
 # -- ingest ------------------------------------------------------------------------------------------
 
@@ -24,50 +25,49 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 def build_rows(records, *, source_system_id: int, received_at, times=None) -> list[tuple]:
-    """(record id, validated record, school id) triples as staged rows (``repository.STAGE_COLUMNS``
+    """(record id, ``schemas.RecordIn``, school id) triples as staged rows (``repository.STAGE_COLUMNS``
     order), one per id: within one request the newest state of an id wins (of equal states the
     first). ``times``: converts a list of datetimes for the driver at once (``repository.time_binder``),
     or None to pass them as they are. This loop runs for every record of a bulk request, so it
     reads each field once and calls no helper per record."""
     if times is not None:
-        states = times([r["statusChangedAt"] for _, r, _ in records])
-        starts = times([r.get("startedAt") for _, r, _ in records])
-        completions = times([r.get("completedAt") for _, r, _ in records])
+        states = times([r.status_changed_at for _, r, _ in records])
+        starts = times([r.started_at for _, r, _ in records])
+        completions = times([r.completed_at for _, r, _ in records])
     else:
         states = starts = completions = [None] * len(records)
     newest: dict[str, tuple] = {}
     utc = UTC
     dumps = orjson.dumps
     for (rid, record, school_id), state_text, started, completed in zip(records, states, starts, completions):
-        state_at = record["statusChangedAt"]
+        state_at = record.status_changed_at
         seen = newest.get(rid)
         if seen is not None and not state_at > seen[0]:
             continue
-        get = record.get
         if state_text is None:  # passed as datetimes: in UTC, and the day from it
             if state_at.utcoffset():
                 state_at = state_at.astimezone(utc)
-            state, day, started, completed = state_at, state_at.date().isoformat(), get("startedAt"), get("completedAt")
+            state, day, started, completed = state_at, state_at.date().isoformat(), record.started_at, record.completed_at
         else:
             state, day = state_text, state_text[:10]
-        score, judgement, goals = get("score"), get("judgement"), get("learningGoals")
-        if score:
-            raw, top = score.get("raw"), score.get("max")
+        score, judgement, goals = record.score, record.judgement, record.learning_goals
+        if score is not None:
+            raw, top = score.raw, score.max
             if raw is not None and top is not None:
                 pct = round(100.0 * raw / top, 2)
             else:
-                pct = score.get("percentage")
+                pct = score.percentage
                 pct = None if pct is None else float(pct)
         else:
             raw = top = pct = None
-        if judgement:
-            text, ordinal, ordinal_max = judgement["text"], judgement.get("ordinal"), judgement.get("ordinalMax")
+        if judgement is not None:
+            text, ordinal, ordinal_max = judgement.text, judgement.ordinal, judgement.ordinal_max
         else:
             text = ordinal = ordinal_max = None
         newest[rid] = (state_at, (
-            rid, state, source_system_id, school_id, record["student"]["eckId"], record["courseId"], record["assignableUnitId"],
-            record["subject"], record["status"], started, completed, raw, top, pct, text, ordinal, ordinal_max,
-            get("accessDurationSeconds"), get("pleaseFollowUp", False), get("detailUrl"), dumps(goals).decode() if goals else None,
+            rid, state, source_system_id, school_id, record.student.eck_id, record.course_id, record.assignable_unit_id,
+            record.subject, record.status, started, completed, raw, top, pct, text, ordinal, ordinal_max,
+            record.access_duration_seconds, record.please_follow_up, record.detail_url, dumps(goals).decode() if goals else None,
             received_at, day,
         ))  # fmt: skip
     return [row for _, row in newest.values()]
@@ -83,7 +83,7 @@ class Stored:
         return self.received - self.applied
 
 
-def prepare(records: list[tuple[str, dict, int]], *, source_system_id: int, times=None) -> list[tuple]:
+def prepare(records: list[tuple[str, RecordIn, int]], *, source_system_id: int, times=None) -> list[tuple]:
     """(record id, validated record, school id) triples as staged rows, one per id: within one
     request the newest state of an id wins. Pure Python, so callers can do it before they open
     the write transaction. ``times``: ``repository.time_binder`` of the database written to."""
@@ -91,7 +91,7 @@ def prepare(records: list[tuple[str, dict, int]], *, source_system_id: int, time
     return build_rows(records, source_system_id=source_system_id, received_at=times([now])[0] if times is not None else now, times=times)
 
 
-def store(session: Session, records: list[tuple[str, dict, int]], *, source_system_id: int) -> Stored:
+def store(session: Session, records: list[tuple[str, RecordIn, int]], *, source_system_id: int) -> Stored:
     """Store (record id, validated record, school id) triples in one pass. A record whose
     ``statusChangedAt`` is not newer than the stored state changes nothing (idempotent, and
     out-of-order delivery never goes back in time)."""
