@@ -178,8 +178,11 @@ def _patterns_hold(records: list[RecordIn]) -> bool:
     return _all_https([r.student.eck_id for r in records]) and _all_https([r.detail_url for r in records if r.detail_url is not None])
 
 
-class _In(msgspec.Struct, rename="camel", forbid_unknown_fields=True, omit_defaults=True):
-    """A part of a record as received; the JSON names are the camelCase of the attributes."""
+class _In(msgspec.Struct, rename="camel", forbid_unknown_fields=True, omit_defaults=True, gc=False):
+    """A part of a record as received; the JSON names are the camelCase of the attributes. Not
+    tracked by the garbage collector (``gc=False``: a struct here refers only to texts, numbers,
+    times, a list of texts and other such structs, never back), so the thousands a bulk request
+    makes do not set off collections."""
 
 
 class StudentIn(_In):
