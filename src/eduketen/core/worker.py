@@ -42,6 +42,9 @@ class TwoPhase:
     def apply(self, session: Session, message: InboxMessage, prepared: Any) -> dict[str, Any]:  # pragma: no cover
         raise NotImplementedError
 
+    # A handler that is also ``Batched`` applies a group with ``apply_many(session, messages,
+    # prepared values)`` (returning the outcome per message id) instead of ``handle_many``.
+
 
 class Batched:
     """A handler that processes several claimed messages of its operation at once
@@ -297,7 +300,7 @@ class Worker(PollingLoop):
                         if group:
                             del pending[: len(group)]
                             chunk_done += group
-                            grouped = self._process_group(session, group)
+                            grouped = self._process_group(session, group, prepared)
                             if grouped is not None:
                                 done += grouped
                                 if time.monotonic() - started > self._txn_seconds:
@@ -343,14 +346,21 @@ class Worker(PollingLoop):
             group.append((message_id, attempts))
         return group if len(group) > 1 else []
 
-    def _process_group(self, session: Session, group: list[tuple[str, int]]) -> int | None:
-        """A group in one savepoint: the handler's ``handle_many``, then each message marked done
-        (fenced as in ``_process``). None when the savepoint was rolled back."""
+    def _process_group(self, session: Session, group: list[tuple[str, int]], prepared: dict[str, tuple[bool, Any]]) -> int | None:
+        """A group in one savepoint: the handler's ``handle_many`` (a two-phase handler's
+        ``apply_many``, with what ``prepare`` made), then each message marked done (fenced as in
+        ``_process``). None when the savepoint was rolled back."""
         messages = [self._message(message_id, attempts) for message_id, attempts in group]
         handler = self._handlers[messages[0].operation]
         try:
             with session.begin_nested():
-                outcomes = handler.handle_many(session, messages)
+                if isinstance(handler, TwoPhase):
+                    values = [prepared[m.id][1] for m in messages]
+                    if not all(prepared[m.id][0] for m in messages) or any(isinstance(v, Exception) for v in values):
+                        raise _GroupFailed()  # a job whose prepare failed fails alone
+                    outcomes = handler.apply_many(session, messages, values)
+                else:
+                    outcomes = handler.handle_many(session, messages)
                 conn = session.connection()
                 statement = _done_statement()
                 now = utcnow()
