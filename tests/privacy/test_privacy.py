@@ -16,7 +16,12 @@ from eduketen.cli import app as cli
 from eduketen.core import audit
 from eduketen.core.db import unit_of_work
 from eduketen.core.models import AuditEntry, OutboxMessage
-from eduketen.doorstroomtoets.models import Deelname, RapportPdf, Resultaat, Schooladvies
+from eduketen.doorstroomtoets.models import (
+    Deelname,
+    RapportPdf,
+    Resultaat,
+    Schooladvies,
+)
 from eduketen.doorstroomtoets.service import ResultInput, store_results
 from eduketen.privacy import service as privacy
 from eduketen.register import repository as register_repo
