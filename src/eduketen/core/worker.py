@@ -364,14 +364,20 @@ class Worker(PollingLoop):
                 conn = session.connection()
                 statement = _done_statement()
                 now = utcnow()
-                for message in messages:
-                    result = conn.execute(
-                        statement,
-                        {"b_id": message.id, "b_attempts": message.attempts, "processed_at": now,
-                         "outcome": json.dumps(outcomes[message.id], sort_keys=True)},
-                    )  # fmt: skip
-                    if result.rowcount != 1:
+                rows = [
+                    {"b_id": message.id, "b_attempts": message.attempts, "processed_at": now,
+                     "outcome": json.dumps(outcomes[message.id], sort_keys=True)}
+                    for message in messages
+                ]  # fmt: skip
+                if conn.dialect.supports_sane_multi_rowcount:
+                    # one executemany; each row matches at most one message (its id), so the
+                    # total is the group's size exactly when every claim still holds
+                    if conn.execute(statement, rows).rowcount != len(rows):
                         raise _GroupFailed()
+                else:  # pragma: no cover - a driver that cannot count an executemany's rows
+                    for row in rows:
+                        if conn.execute(statement, row).rowcount != 1:
+                            raise _GroupFailed()
         except Exception:  # noqa: BLE001 - each message is processed alone next, and fails alone if it must
             return None
         return len(messages)
