@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from eduketen.core.db import bind_time, utcnow, in_chunks
+from eduketen.core.db import bind_time, in_chunks, utcnow
 from eduketen.core.models import OutboxMessage
 from eduketen.core.peerhttp import PeerClient, PeerHttpError
 from eduketen.core.worker import PollingLoop

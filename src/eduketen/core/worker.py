@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from eduketen.core.db import bind_time, utcnow, in_chunks
+from eduketen.core.db import bind_time, in_chunks, utcnow
 from eduketen.core.models import InboxMessage
 
 log = logging.getLogger("eduketen.worker")

@@ -17,16 +17,29 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from eduketen.core import outbox
-from eduketen.core.db import utcnow, in_chunks
+from eduketen.core.db import in_chunks, utcnow
 from eduketen.core.identifiers import IdentifierError, parse_schooljaar, validate_brin
 from eduketen.core.models import OutboxMessage
 from eduketen.core.outbox import PeerResponse, Verdict
 from eduketen.doorstroomtoets.models import LasAdvies, LasResultaat, LasVerzending
-from eduketen.doorstroomtoets.schemas import SERVICE, SpecVersion, version_for_schooljaar
+from eduketen.doorstroomtoets.schemas import (
+    SERVICE,
+    SpecVersion,
+    version_for_schooljaar,
+)
 from eduketen.doorstroomtoets.service import refs_of
 from eduketen.register import repository as register_repo
 from eduketen.register import service as register
-from eduketen.register.models import GroupMembership, Mandate, Pupil, PupilIdentity, School, SchoolGroup, Supplier, System
+from eduketen.register.models import (
+    GroupMembership,
+    Mandate,
+    Pupil,
+    PupilIdentity,
+    School,
+    SchoolGroup,
+    Supplier,
+    System,
+)
 from eduketen.register.service import GroupIn, PupilIn
 
 ADVIEZEN = {

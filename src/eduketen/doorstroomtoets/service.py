@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from eduketen.core.cache import Refreshed
-from eduketen.core.db import utcnow, in_chunks
+from eduketen.core.db import in_chunks, utcnow
 from eduketen.core.identifiers import deelnemersgroep_problems, parse_schooljaar
 from eduketen.core.worker import Batched, PermanentError, TwoPhase
 from eduketen.doorstroomtoets import repository as repo
