@@ -21,15 +21,15 @@ from eduketen.core.worker import pending_count
 
 
 class EduketenApp(FastAPI):
-    """FastAPI, with the express lane (core/lane.py) in front: a POST to one of its paths is
-    answered there, everything else by the application as usual."""
+    """FastAPI, with the express lane (core/lane.py) in front: a POST to one of its paths (or a
+    GET to one of its GET routes) is answered there, everything else by the application as usual."""
 
     lane: Lane | None = None
 
     async def __call__(self, scope, receive, send) -> None:
         lane = self.lane
-        if lane is not None and scope["type"] == "http" and scope["method"] == "POST":
-            route = lane.routes.get(scope["path"])
+        if lane is not None and scope["type"] == "http":
+            route = lane.route(scope)
             if route is not None:
                 scope["app"] = self
                 await lane.answer(scope, receive, send, route)

@@ -185,3 +185,52 @@ def test_keep_alive_connections_are_reused(sessions):
         drain_until_settled(sessions, d)
         assert d._client.connections_opened == opened  # the next round reuses them
     d.close()
+
+
+def test_a_round_is_settled_at_once_and_a_failing_handler_fails_alone(sessions):
+    """Answers of a round are settled together (a handler's ``many`` gets them all at once);
+    when that raises, each message is settled alone: the one whose handler fails stays pending
+    (retried later), the others are recorded as the handler said."""
+    calls = []
+
+    class Handler:
+        def __call__(self, session, message, response):
+            if '"bad"' in message.body:
+                raise RuntimeError("cannot read this answer")
+            return outbox.Verdict("retry", "not yet") if '"later"' in message.body else None
+
+        def many(self, session, answers):
+            calls.append(len(answers))
+            return [self(session, m, r) for m, r in answers]
+
+    with Peer() as peer:
+        good = [enqueue(sessions, peer.url("g"), key=f"good-{i}", body='{"v": "ok"}') for i in range(3)]
+        later = enqueue(sessions, peer.url("g"), key="later", body='{"v": "later"}')
+        d = OutboxDeliverer(sessions, {"test": Handler()}, backoff_base=5, backoff_max=5, max_attempts=4, timeout=2, concurrency=8)
+        batch = d.claim()
+        assert len(batch) == 4
+        import asyncio
+
+        loop = asyncio.new_event_loop()
+        responses = loop.run_until_complete(d._send_all(batch))
+        d.settle(batch, responses)
+        assert calls == [4]  # one call for the round
+        with sessions() as s:
+            rows = {m.seq: m for m in s.scalars(select(OutboxMessage))}
+        assert all(rows[q].status == "delivered" and rows[q].last_status == 202 for q in good)
+        assert rows[later].status == "pending" and rows[later].last_error == "not yet" and rows[later].locked_until is None
+        assert d.delivered == 3 and d.retried == 1
+
+        bad = enqueue(sessions, peer.url("g"), key="bad", body='{"v": "bad"}')
+        more = [enqueue(sessions, peer.url("g"), key=f"more-{i}", body='{"v": "ok"}') for i in range(2)]
+        batch = d.claim()
+        assert sorted(m.seq for m in batch) == sorted([bad, *more])
+        responses = loop.run_until_complete(d._send_all(batch))
+        d.settle(batch, responses)
+        loop.run_until_complete(d._client.aclose())
+        loop.close()
+        with sessions() as s:
+            rows = {m.seq: m for m in s.scalars(select(OutboxMessage))}
+        assert all(rows[q].status == "delivered" for q in more)  # settled alone after the round failed
+        assert rows[bad].status == "pending" and rows[bad].last_status is None  # nothing recorded: tried again later
+        assert d.delivered == 5

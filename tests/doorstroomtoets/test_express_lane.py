@@ -146,3 +146,55 @@ def test_failed_authentication_on_the_lane_counts_in_the_same_buckets(chain):
         # a mandated LAS (another certificate) is not held up
         ok = client.post(f"{V11}/registreren", params=query, content=body, headers={**chain.cert_header(school.las.oin), "Content-Type": "application/json"})
         assert ok.status_code == 202, ok.text
+
+
+def _report(chain):
+    """A report of school 0's first pupil, made; its id."""
+    from sqlalchemy import select
+
+    from eduketen.core.db import unit_of_work
+    from eduketen.doorstroomtoets.models import Resultaat
+    from eduketen.doorstroomtoets.service import ResultInput, store_results
+    from eduketen.simulate.results import leerlingresultaat
+
+    school = chain.region.schools[0]
+    assert chain.post(f"{V11}/registreren", deelnemerslijst(school)).status_code == 202
+    chain.drain()
+    pupil = school.pupils[0]
+
+    def build(spec_key, url):
+        return leerlingresultaat(refs=pupil.refs(), schooljaar="2025-2026", spec_key=spec_key, rapport_url=url, seed=pupil.las_key)
+
+    with unit_of_work(chain.platform.sessions) as s:
+        item = ResultInput(line="1", school=school.brin, eck_id=pupil.eck_id, las_key=pupil.las_key, schooljaar="2025-2026", build=build)
+        assert store_results(s, [item], public_url="https://toets.example").stored == 1
+    chain.drain()
+    with chain.platform.sessions() as s:
+        return s.scalars(select(Resultaat.rapport_id)).one()
+
+
+def test_the_report_get_takes_the_lane_with_the_stack_s_duties(chain):
+    """GET /leerlingrapport/{rapportid} is answered by the lane: the PDF with the stack's headers,
+    counted under the route template, a 401 costs a token of the same buckets; a path with more
+    segments, and another method, still reach the router."""
+    rapport_id = _report(chain)
+    school = chain.region.schools[0]
+    query = {"edu-to": school.oin, "edu-from": school.routing}
+    assert any(p.endswith("/leerlingrapport/") for p in chain.client.app.lane.get_routes)
+    r = chain.client.get(f"{V11}/leerlingrapport/{rapport_id}", params=query,
+                         headers={**chain.cert_header(school.las.oin), "X-Request-ID": "lane-get-1"})  # fmt: skip
+    assert r.status_code == 200 and r.content.startswith(b"%PDF") and r.headers["content-type"] == "application/pdf"
+    assert r.headers["x-request-id"] == "lane-get-1" and r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["cache-control"] == "no-store" and int(r.headers["content-length"]) == len(r.content)
+    text, _ = chain.client.app.state.metrics.exposition()
+    assert b'method="GET",route="/doorstroomtoets/v1.1/leerlingrapport/{rapportid}",status="200"' in text
+    assert chain.client.get(f"{V11}/leerlingrapport/{rapport_id}/x", params=query, headers=chain.cert_header(school.las.oin)).status_code == 404
+    refused = chain.client.delete(f"{V11}/leerlingrapport/{rapport_id}", params=query, headers=chain.cert_header(school.las.oin))
+    assert refused.status_code == 405
+
+    settings = chain.platform.settings.model_copy(update={"auth_failure_burst": 2, "auth_failure_rate": 0.01})
+    app = create_app(settings, platform=chain.platform)
+    with TestClient(app, client=PROXY, raise_server_exceptions=False) as client:
+        statuses = [client.get(f"{V11}/leerlingrapport/{rapport_id}", params=query).status_code for _ in range(3)]
+        assert statuses == [401, 401, 429], statuses  # no certificate: 401, then the bucket is empty
+        assert client.get("/osr/api/v2/services").status_code == 429  # the same bucket elsewhere

@@ -241,3 +241,43 @@ def test_a_report_that_cannot_be_made_fails_alone_in_its_batch(registered, monke
         job = s.scalars(select(InboxMessage).where(InboxMessage.operation == "doorstroomtoets.rapport", InboxMessage.status != "done")).one()
     assert made[broken] == 0 and sorted(v for k, v in made.items() if k != broken) == [1, 1]
     assert job.status == "pending" and job.last_error == "RuntimeError"  # retried later, alone
+
+
+def test_a_batch_of_render_jobs_is_applied_at_once_or_one_by_one(registered, monkeypatch):
+    """The worker applies the render jobs of a claimed batch with one ``apply_many``; when that
+    raises, each job is applied alone, with the same effect: a PDF kept with each result (in the
+    database), one delivery queued per pupil."""
+    from eduketen.doorstroomtoets.models import RapportPdf
+    from eduketen.doorstroomtoets.service import RenderReport
+
+    chain = registered
+    school = chain.region.schools[0]
+    calls = []
+    real = RenderReport.apply_many
+
+    def counted(self, session, messages, prepared):
+        calls.append(len(messages))
+        if len(messages) > 1 and fail_groups:
+            raise RuntimeError("the group fails")
+        return real(self, session, messages, prepared)
+
+    monkeypatch.setattr(RenderReport, "apply_many", counted)
+    half = len(school.pupils) // 2
+    assert half >= 2
+    for fail_groups, pupils in ((False, school.pupils[:half]), (True, school.pupils[half : 2 * half])):
+        calls.clear()
+        with unit_of_work(chain.platform.sessions) as s:
+            assert store_results(s, items(school, pupils), public_url="https://toets.example").stored == half
+        chain.drain()
+        assert calls == ([half] + [1] * half if fail_groups else [half])
+    with chain.platform.sessions() as s:
+        results = s.scalars(select(Resultaat)).all()
+        pdfs = {(p.pupil_id, p.schooljaar): p for p in s.scalars(select(RapportPdf))}
+        sent = s.scalars(select(OutboxMessage).where(OutboxMessage.kind == "dt.leerlingresultaat")).all()
+    assert len(results) == 2 * half and all(r.rapport_revision == r.revision == 1 for r in results)
+    assert set(pdfs) == {(r.pupil_id, r.schooljaar) for r in results}
+    assert all(p.pdf.startswith(b"%PDF") and p.revision == 1 for p in pdfs.values())
+    assert sorted(m.ordering_key for m in sent) == sorted(f"dt-resultaat:{r.pupil_id}:2025-2026" for r in results)
+    assert all(m.status == "pending" for m in sent)
+    rapport_id = results[0].rapport_id
+    assert get_report(chain, rapport_id).content == pdfs[(results[0].pupil_id, "2025-2026")].pdf

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, func, select, text, update
@@ -17,7 +16,12 @@ from eduketen.cli import app as cli
 from eduketen.core import audit
 from eduketen.core.db import unit_of_work
 from eduketen.core.models import AuditEntry, OutboxMessage
-from eduketen.doorstroomtoets.models import Deelname, Resultaat, Schooladvies
+from eduketen.doorstroomtoets.models import (
+    Deelname,
+    RapportPdf,
+    Resultaat,
+    Schooladvies,
+)
 from eduketen.doorstroomtoets.service import ResultInput, store_results
 from eduketen.privacy import service as privacy
 from eduketen.register import repository as register_repo
@@ -58,7 +62,7 @@ def _results(school, pupils):
 
 def _pupil_row_counts(session, pupil_id: int) -> dict[str, int]:
     counts = {}
-    for model in (Pupil, PupilIdentity, Deelname, Schooladvies, Resultaat):
+    for model in (Pupil, PupilIdentity, Deelname, Schooladvies, Resultaat, RapportPdf):
         column = Pupil.id if model is Pupil else model.pupil_id
         counts[model.__tablename__] = session.scalar(select(func.count()).select_from(model).where(column == pupil_id))
     return counts
@@ -77,8 +81,7 @@ def test_export_then_erase_one_pupil(chain, database_url):
     with chain.platform.sessions() as s:
         db_pupil = s.scalars(select(Pupil).where(Pupil.las_key == pupil.las_key)).one()
         result = s.get(Resultaat, (db_pupil.id, "2025-2026"))
-    report = Path(result.rapport_path)
-    assert report.exists()
+        assert s.get(RapportPdf, (db_pupil.id, "2025-2026")).pdf.startswith(b"%PDF")  # the report, kept with the result
     r = chain.client.get(
         f"{V11}/leerlingrapport/{result.rapport_id}", params={"edu-to": school.oin, "edu-from": school.routing},
         headers=chain.cert_header(school.las.oin),
@@ -118,11 +121,11 @@ def test_export_then_erase_one_pupil(chain, database_url):
         assert set(_pupil_row_counts(s, db_pupil.id).values()) == {0}
         assert s.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.ordering_key.like(f"dt-resultaat:{db_pupil.id}:%"))) == 0
         other_id = s.scalars(select(Pupil.id).where(Pupil.las_key == other.las_key)).one()
-        assert _pupil_row_counts(s, other_id) == {"pupil": 1, "pupil_identity": 1, "dt_deelname": 1, "dt_schooladvies": 1, "dt_resultaat": 1}
+        assert _pupil_row_counts(s, other_id) == {"pupil": 1, "pupil_identity": 1, "dt_deelname": 1, "dt_schooladvies": 1, "dt_resultaat": 1,
+                                                  "dt_rapport_pdf": 1}
         erasures = s.scalars(select(AuditEntry).where(AuditEntry.action == "erase")).all()
         assert [(e.subject_id, e.actor.startswith("cli:")) for e in erasures] == [(str(db_pupil.id), True)]
         assert audit.verify(s)[0]
-    assert not report.exists()
     gone = runner.invoke(cli, ["privacy", "export", "--school", school.brin, "--las-key", pupil.las_key], env=env)
     assert gone.exit_code == 1 and "no pupil" in gone.output
     both = runner.invoke(cli, ["privacy", "export", "--school", school.brin, "--las-key", "x", "--eck-id", "y"], env=env)

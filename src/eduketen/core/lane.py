@@ -17,6 +17,10 @@ those layers do for every request is done here in one pass, with the same pieces
 - an exception goes to the application's exception handlers (by the exception's class, as
   FastAPI dispatches), else a plain 500 without a trace.
 
+A GET route (``Lane.add_get``) ends in one path parameter (``/prefix/{name}``): a GET whose
+path is the prefix and one non-empty segment is answered here, with the segment as
+``scope["path_params"][name]``; the busiest is the LAS fetching a pupil's PDF report.
+
 Every other request, and every other method on these paths (405 from the router), takes the
 full stack. The handler of a route gets the request and its whole body and returns
 ``(status, JSON bytes)`` or a Response.
@@ -83,9 +87,33 @@ class Lane:
         self.handlers = handlers  # the application's exception handlers (class -> handler)
         self.log_requests = log_requests
         self.routes: dict[str, tuple[Handler, _Template]] = {}  # POST path -> handler
+        self.get_routes: dict[str, tuple[Handler, _Template, str]] = {}  # GET prefix (ending in /) -> handler
 
     def add(self, path: str, handler: Handler) -> None:
         self.routes[path] = (handler, _Template(path))
+
+    def add_get(self, template: str, handler: Handler) -> None:
+        """A GET route ``/prefix/{name}``: one path parameter, the last segment."""
+        prefix, _, last = template.rpartition("/")
+        if not (last.startswith("{") and last.endswith("}")) or "{" in prefix:
+            raise ValueError(f"a lane GET route ends in its one path parameter: {template}")
+        self.get_routes[prefix + "/"] = (handler, _Template(template), last[1:-1])
+
+    def route(self, scope) -> tuple[Handler, _Template] | None:
+        """The lane's route for this request, or None (then the full stack answers). A GET
+        route's parameter is put in ``scope["path_params"]``."""
+        method, path = scope["method"], scope["path"]
+        if method == "POST":
+            return self.routes.get(path)
+        if method != "GET" or not self.get_routes:
+            return None
+        prefix, _, value = path.rpartition("/")
+        found = self.get_routes.get(prefix + "/")
+        if found is None or not value:
+            return None
+        handler, template, name = found
+        scope["path_params"] = {name: value}
+        return handler, template
 
     async def answer(self, scope, receive, send, route: tuple[Handler, _Template]) -> None:
         handler, template = route
@@ -126,7 +154,7 @@ class Lane:
                 self.limiter.take(key)
             await self._send(send, status, payload, headers, extra)
         finally:
-            self.metrics.observe("POST", template.path, status, time.perf_counter() - started)
+            self.metrics.observe(scope["method"], template.path, status, time.perf_counter() - started)
             leave_request(scope, token, status, started, log_requests=self.log_requests)
 
     async def _body(self, scope, receive) -> bytes | None:

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from eduketen.core.db import bind_time, utcnow, in_chunks
+from eduketen.core.db import bind_time, in_chunks, utcnow
 from eduketen.core.models import OutboxMessage
 from eduketen.core.peerhttp import PeerClient, PeerHttpError
 from eduketen.core.worker import PollingLoop
@@ -328,18 +328,88 @@ class OutboxDeliverer(PollingLoop):
     def settle(self, batch: list[OutboxMessage], responses: list[PeerResponse]) -> None:
         """Record the answers of a claimed round. A message whose claim another deliverer took
         over meanwhile (its lease ran out: ``attempts`` moved on) is left alone."""
-        # One transaction for the round (one fsync), each message in its own savepoint; what each
-        # message looks like now is read for the whole round in one statement.
+        # One transaction for the round (one fsync); what each message looks like now is read for
+        # the whole round in one statement. The round is settled at once in one savepoint (the
+        # handlers' ``many`` where they have one, the fenced UPDATEs as one ``executemany`` per
+        # set of columns); if that raises, each message is settled alone in its own savepoint,
+        # so a message whose handler fails fails alone.
         table = OutboxMessage.__table__
         with self._sessions() as session, session.begin():
             seqs = [m.seq for m in batch]
             now_rows = {row.seq: row for row in session.execute(select(table.c.seq, table.c.status, table.c.attempts).where(table.c.seq.in_(seqs)))}
-            for message, response in zip(batch, responses, strict=True):
+            live = [(m, r, now_rows.get(m.seq)) for m, r in zip(batch, responses, strict=True)]
+            live = [(m, r, c) for m, r, c in live if c is not None and c.attempts == m.attempts]  # else taken over
+            try:
+                with session.begin_nested():
+                    counts = self._settle_round(session, live)
+            except Exception:  # noqa: BLE001 - settled one by one next, each failing alone if it must
+                counts = None
+            if counts is not None:
+                self.delivered += counts["delivered"]
+                self.retried += counts["retried"]
+                self.dead += counts["dead"]
+                return
+            for message, response, current in live:
                 try:
                     with session.begin_nested():
-                        self._settle(session, message, response, now_rows.get(message.seq))
+                        self._settle(session, message, response, current)
                 except Exception:
                     log.exception("settling outbox message %s failed; it will be retried", message.seq)
+
+    def _settle_round(self, session: Session, live: list) -> dict[str, int]:
+        """Settle ``(message, response, current)`` of a round at once; the counts of what became
+        of them (added to the deliverer's counters only when the round stands)."""
+        by_kind: dict[str, list[int]] = {}
+        for index, (message, _response, current) in enumerate(live):
+            message.status = current.status  # e.g. superseded while it was in flight
+            by_kind.setdefault(message.kind, []).append(index)
+        verdicts: list[Verdict | None] = [None] * len(live)
+        for kind, indexes in by_kind.items():
+            handler = self._handlers.get(kind)
+            if handler is None:
+                continue
+            many = getattr(handler, "many", None)
+            if many is not None:
+                found = many(session, [(live[i][0], live[i][1]) for i in indexes])
+            else:
+                found = [handler(session, live[i][0], live[i][1]) for i in indexes]
+            for i, verdict in zip(indexes, found, strict=True):
+                verdicts[i] = verdict
+        counts = {"delivered": 0, "retried": 0, "dead": 0}
+        updates: dict[tuple[str, ...], list[dict]] = {}
+        for (message, response, current), verdict in zip(live, verdicts, strict=True):
+            values, counted = self._values(message, response, current, verdict or default_verdict(response))
+            if counted:
+                counts[counted] += 1
+            updates.setdefault(tuple(sorted(values)), []).append({**values, "b_seq": message.seq, "b_attempts": message.attempts})
+        conn = session.connection()
+        for columns, rows in updates.items():
+            conn.execute(_settle_statement(columns), rows)
+        return counts
+
+    def _values(self, message: OutboxMessage, response: PeerResponse, current, verdict: Verdict) -> tuple[dict[str, Any], str | None]:
+        """The columns to write for a settled message, and what became of it (delivered,
+        retried, dead, or None: nothing, it was no longer pending)."""
+        now = utcnow()
+        values: dict[str, Any] = {"last_status": response.status, "locked_until": None}
+        pending = current.status == "pending"
+        if verdict.outcome == "done":
+            if pending:
+                values["status"] = "delivered"
+            values.update(settled_at=now, last_error=None)
+            return values, "delivered"
+        if verdict.outcome == "retry" and message.attempts < self._max_attempts and pending:
+            delay = min(self._backoff_max, self._backoff_base * 2 ** (message.attempts - 1))
+            values.update(next_attempt_at=now + timedelta(seconds=delay * (0.5 + random.random() / 2)), last_error=verdict.reason)
+            return values, "retried"
+        if pending:
+            reason = verdict.reason or "gave up"
+            if verdict.outcome == "retry":
+                reason = f"gave up after {message.attempts} attempts: {reason}"
+            values.update(status="dead", settled_at=now, last_error=reason)
+            log.warning("outbox message %s dead: %s", message.seq, reason, extra={"kind": message.kind})
+            return values, "dead"
+        return values, None  # no longer pending (superseded while in flight): only the answer noted
 
     def _ensure_client(self) -> None:
         if self._client is None:
@@ -363,33 +433,16 @@ class OutboxDeliverer(PollingLoop):
         return await asyncio.gather(*(self._one(m) for m in batch))
 
     def _settle(self, session: Session, message: OutboxMessage, response: PeerResponse, current) -> None:
-        """``current``: the message's (seq, status, attempts) as stored now. Written with one
-        fenced Core UPDATE (seq and attempts as claimed)."""
+        """One message alone: ``current`` is its (seq, status, attempts) as stored now. Written
+        with one fenced Core UPDATE (seq and attempts as claimed)."""
         if current is None or current.attempts != message.attempts:
             return  # the lease ran out and another deliverer took it over
         message.status = current.status  # e.g. superseded while it was in flight
         handler = self._handlers.get(message.kind)
         verdict = handler(session, message, response) if handler else None
-        verdict = verdict or default_verdict(response)
-        now = utcnow()
-        values: dict[str, Any] = {"last_status": response.status, "locked_until": None}
-        pending = current.status == "pending"
-        if verdict.outcome == "done":
-            if pending:
-                values["status"] = "delivered"
-            values.update(settled_at=now, last_error=None)
-            self.delivered += 1
-        elif verdict.outcome == "retry" and message.attempts < self._max_attempts and pending:
-            delay = min(self._backoff_max, self._backoff_base * 2 ** (message.attempts - 1))
-            values.update(next_attempt_at=now + timedelta(seconds=delay * (0.5 + random.random() / 2)), last_error=verdict.reason)
-            self.retried += 1
-        elif pending:
-            reason = verdict.reason or "gave up"
-            if verdict.outcome == "retry":
-                reason = f"gave up after {message.attempts} attempts: {reason}"
-            values.update(status="dead", settled_at=now, last_error=reason)
-            self.dead += 1
-            log.warning("outbox message %s dead: %s", message.seq, reason, extra={"kind": message.kind})
+        values, counted = self._values(message, response, current, verdict or default_verdict(response))
+        if counted:
+            setattr(self, counted, getattr(self, counted) + 1)
         session.connection().execute(_settle_statement(tuple(sorted(values))), {**values, "b_seq": message.seq, "b_attempts": message.attempts})
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from eduketen.core.db import bind_time, utcnow, in_chunks
+from eduketen.core.db import bind_time, in_chunks, utcnow
 from eduketen.core.models import InboxMessage
 
 log = logging.getLogger("eduketen.worker")
@@ -41,6 +41,9 @@ class TwoPhase:
 
     def apply(self, session: Session, message: InboxMessage, prepared: Any) -> dict[str, Any]:  # pragma: no cover
         raise NotImplementedError
+
+    # A handler that is also ``Batched`` applies a group with ``apply_many(session, messages,
+    # prepared values)`` (returning the outcome per message id) instead of ``handle_many``.
 
 
 class Batched:
@@ -297,7 +300,7 @@ class Worker(PollingLoop):
                         if group:
                             del pending[: len(group)]
                             chunk_done += group
-                            grouped = self._process_group(session, group)
+                            grouped = self._process_group(session, group, prepared)
                             if grouped is not None:
                                 done += grouped
                                 if time.monotonic() - started > self._txn_seconds:
@@ -343,25 +346,38 @@ class Worker(PollingLoop):
             group.append((message_id, attempts))
         return group if len(group) > 1 else []
 
-    def _process_group(self, session: Session, group: list[tuple[str, int]]) -> int | None:
-        """A group in one savepoint: the handler's ``handle_many``, then each message marked done
-        (fenced as in ``_process``). None when the savepoint was rolled back."""
+    def _process_group(self, session: Session, group: list[tuple[str, int]], prepared: dict[str, tuple[bool, Any]]) -> int | None:
+        """A group in one savepoint: the handler's ``handle_many`` (a two-phase handler's
+        ``apply_many``, with what ``prepare`` made), then each message marked done (fenced as in
+        ``_process``). None when the savepoint was rolled back."""
         messages = [self._message(message_id, attempts) for message_id, attempts in group]
         handler = self._handlers[messages[0].operation]
         try:
             with session.begin_nested():
-                outcomes = handler.handle_many(session, messages)
+                if isinstance(handler, TwoPhase):
+                    values = [prepared[m.id][1] for m in messages]
+                    if not all(prepared[m.id][0] for m in messages) or any(isinstance(v, Exception) for v in values):
+                        raise _GroupFailed()  # a job whose prepare failed fails alone
+                    outcomes = handler.apply_many(session, messages, values)
+                else:
+                    outcomes = handler.handle_many(session, messages)
                 conn = session.connection()
                 statement = _done_statement()
                 now = utcnow()
-                for message in messages:
-                    result = conn.execute(
-                        statement,
-                        {"b_id": message.id, "b_attempts": message.attempts, "processed_at": now,
-                         "outcome": json.dumps(outcomes[message.id], sort_keys=True)},
-                    )  # fmt: skip
-                    if result.rowcount != 1:
+                rows = [
+                    {"b_id": message.id, "b_attempts": message.attempts, "processed_at": now,
+                     "outcome": json.dumps(outcomes[message.id], sort_keys=True)}
+                    for message in messages
+                ]  # fmt: skip
+                if conn.dialect.supports_sane_multi_rowcount:
+                    # one executemany; each row matches at most one message (its id), so the
+                    # total is the group's size exactly when every claim still holds
+                    if conn.execute(statement, rows).rowcount != len(rows):
                         raise _GroupFailed()
+                else:  # pragma: no cover - a driver that cannot count an executemany's rows
+                    for row in rows:
+                        if conn.execute(statement, row).rowcount != 1:
+                            raise _GroupFailed()
         except Exception:  # noqa: BLE001 - each message is processed alone next, and fails alone if it must
             return None
         return len(messages)

@@ -17,16 +17,29 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from eduketen.core import outbox
-from eduketen.core.db import utcnow, in_chunks
+from eduketen.core.db import in_chunks, utcnow
 from eduketen.core.identifiers import IdentifierError, parse_schooljaar, validate_brin
 from eduketen.core.models import OutboxMessage
 from eduketen.core.outbox import PeerResponse, Verdict
 from eduketen.doorstroomtoets.models import LasAdvies, LasResultaat, LasVerzending
-from eduketen.doorstroomtoets.schemas import SERVICE, SpecVersion, version_for_schooljaar
+from eduketen.doorstroomtoets.schemas import (
+    SERVICE,
+    SpecVersion,
+    version_for_schooljaar,
+)
 from eduketen.doorstroomtoets.service import refs_of
 from eduketen.register import repository as register_repo
 from eduketen.register import service as register
-from eduketen.register.models import GroupMembership, Mandate, Pupil, PupilIdentity, School, SchoolGroup, Supplier, System
+from eduketen.register.models import (
+    GroupMembership,
+    Mandate,
+    Pupil,
+    PupilIdentity,
+    School,
+    SchoolGroup,
+    Supplier,
+    System,
+)
 from eduketen.register.service import GroupIn, PupilIn
 
 ADVIEZEN = {
@@ -546,7 +559,9 @@ def _result_statements() -> dict:
     """Built once: per pupil, building a statement costs more CPU than running it."""
     from sqlalchemy import bindparam
 
-    r, p = LasResultaat.__table__, Pupil.__table__
+    from eduketen.doorstroomtoets.models import LasRapportPdf
+
+    r, p, pdf = LasResultaat.__table__, Pupil.__table__, LasRapportPdf.__table__
     key = (r.c.pupil_id == bindparam("b_pupil"), r.c.schooljaar == bindparam("b_jaar"))
     columns = ("toets", "data", "message_datumtijd", "received_at", "rapport_url", "rapport_status")
     return {
@@ -555,9 +570,11 @@ def _result_statements() -> dict:
         "current": select(r.c.data, r.c.message_datumtijd, r.c.rapport_status, r.c.rapport_url).where(*key),
         "insert": r.insert(),
         "update": r.update().where(*key).values({c: bindparam(c) for c in columns}),
-        "exists": select(r.c.pupil_id).where(*key),
-        "fetched": r.update().where(*key).values(rapport_path=bindparam("path"), rapport_status="fetched",
+        "exists_many": select(r.c.pupil_id, r.c.schooljaar).where(r.c.pupil_id.in_(bindparam("b_pupils", expanding=True))),
+        "fetched": r.update().where(*key).values(rapport_status="fetched",
                                                  rapport_fetched_at=bindparam("at", type_=r.c.rapport_fetched_at.type)),
+        "pdf_delete": pdf.delete().where(pdf.c.pupil_id == bindparam("b_pupil"), pdf.c.schooljaar == bindparam("b_jaar")),
+        "pdf_insert": pdf.insert().values(pupil_id=bindparam("b_pupil"), schooljaar=bindparam("b_jaar"), pdf=bindparam("pdf")),
         "unavailable": r.update().where(*key).values(rapport_status="unavailable"),
     }
 
@@ -574,31 +591,66 @@ def _pupil_id(conn, school_id: int, eck: str | None, las: str | None) -> int | N
     return None
 
 
-def report_handler(report_dir: Path):
-    def on_report(session: Session, message: OutboxMessage, response: PeerResponse) -> Verdict | None:
-        context = json.loads(message.context)
-        key = {"b_pupil": context["pupil"], "b_jaar": context["schooljaar"]}
-        if response.status == 204:
-            return Verdict("retry", "report not yet available (204)")
+class ReportHandler:
+    """How the LAS reads the answer to its report GET: 200 with a PDF stores it in the
+    database beside the result (``LasRapportPdf``) and marks the result fetched; 204 is "not
+    yet" (retry); 404 marks it unavailable. ``many`` does a settled round at once (a few
+    statements for the lot; the outbox falls back to one at a time when it raises)."""
+
+    def __call__(self, session: Session, message: OutboxMessage, response: PeerResponse) -> Verdict | None:
+        return self.many(session, [(message, response)])[0]
+
+    def many(self, session: Session, answers: list[tuple[OutboxMessage, PeerResponse]]) -> list[Verdict | None]:
+        keys = []
+        for message, _ in answers:
+            context = json.loads(message.context)
+            keys.append((context["pupil"], context["schooljaar"]))
+        if len(set(keys)) != len(keys):
+            raise ValueError("one pupil twice in a round")
         conn = session.connection()
         statements = _result_statements()
-        exists = conn.execute(statements["exists"], key).first() is not None
-        if response.status == 200 and response.content_type.startswith("application/pdf") and exists:
-            path = report_dir / f"{context['pupil']}-{context['schooljaar']}.pdf"
-            tmp = path.with_suffix(".tmp")
-            try:
-                tmp.write_bytes(response.body)
-            except FileNotFoundError:  # the first report (a mkdir per report cost more than the write)
-                report_dir.mkdir(parents=True, exist_ok=True)
-                tmp.write_bytes(response.body)
-            tmp.replace(path)
-            conn.execute(statements["fetched"], {**key, "path": str(path), "at": utcnow()})
-            return Verdict("done")
-        if response.status == 404 and exists:
-            conn.execute(statements["unavailable"], key)
-        return None
+        wanted = sorted({k[0] for k, (_, r) in zip(keys, answers, strict=True) if r.status != 204})
+        present: set[tuple[int, str]] = set()
+        for part in in_chunks(wanted):
+            present.update((row.pupil_id, row.schooljaar) for row in conn.execute(statements["exists_many"], {"b_pupils": list(part)}))
+        verdicts: list[Verdict | None] = []
+        fetched, unavailable = [], []
+        now = utcnow()
+        for (pupil, jaar), (_, response) in zip(keys, answers, strict=True):
+            key = {"b_pupil": pupil, "b_jaar": jaar}
+            if response.status == 204:
+                verdicts.append(Verdict("retry", "report not yet available (204)"))
+            elif response.status == 200 and response.content_type.startswith("application/pdf") and (pupil, jaar) in present:
+                fetched.append({**key, "pdf": response.body, "at": now})
+                verdicts.append(Verdict("done"))
+            else:
+                if response.status == 404 and (pupil, jaar) in present:
+                    unavailable.append(key)
+                verdicts.append(None)
+        if fetched:
+            conn.execute(statements["pdf_delete"], fetched)
+            conn.execute(statements["pdf_insert"], fetched)
+            conn.execute(statements["fetched"], fetched)
+        if unavailable:
+            conn.execute(statements["unavailable"], unavailable)
+        return verdicts
 
-    return on_report
+
+def report_pdf(session: Session, pupil_id: int, schooljaar: str) -> bytes | None:
+    """The PDF report the LAS fetched for a pupil and year (None when it has none). A report
+    fetched before reports were kept in the database is read from its file."""
+    from eduketen.doorstroomtoets.models import LasRapportPdf
+
+    pdf = session.execute(select(LasRapportPdf.pdf).where(LasRapportPdf.pupil_id == pupil_id, LasRapportPdf.schooljaar == schooljaar)).scalar()
+    if pdf is not None:
+        return pdf
+    path = session.execute(select(LasResultaat.rapport_path).where(LasResultaat.pupil_id == pupil_id, LasResultaat.schooljaar == schooljaar)).scalar()
+    if path:
+        try:
+            return Path(path).read_bytes()
+        except FileNotFoundError:
+            return None
+    return None
 
 
 def overview(session: Session, school_id: int | None = None) -> list[dict]:

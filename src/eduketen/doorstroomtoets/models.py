@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Date,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from eduketen.core.db import Base, UTCDateTime
@@ -85,6 +94,23 @@ class Resultaat(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class RapportPdf(Base):
+    """The PDF of a result (test supplier side), kept in the database: written in the same
+    transaction that records it (no temporary file and rename, nothing to clean up when that
+    transaction is rolled back), and gone with its result (cascade). Measured on this machine,
+    creating a 25 kB file cost about 1 ms of CPU, a row about 0.1 ms (docs/results-throughput.md)."""
+
+    __tablename__ = "dt_rapport_pdf"
+    __table_args__ = (
+        ForeignKeyConstraint(["pupil_id", "schooljaar"], ["dt_resultaat.pupil_id", "dt_resultaat.schooljaar"], ondelete="CASCADE"),
+    )
+
+    pupil_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    schooljaar: Mapped[str] = mapped_column(String(9), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)  # the result revision the PDF shows
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 # -- the LAS side ------------------------------------------------------------------------------------
 
 
@@ -114,6 +140,20 @@ class LasResultaat(Base):
     rapport_status: Mapped[str] = mapped_column(String(20), default="none")  # none|waiting|fetched|unavailable
     rapport_path: Mapped[str | None] = mapped_column(String(300))
     rapport_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LasRapportPdf(Base):
+    """A report fetched from the test supplier, kept in the database with its result (see
+    ``RapportPdf``); gone with the result (cascade)."""
+
+    __tablename__ = "las_rapport_pdf"
+    __table_args__ = (
+        ForeignKeyConstraint(["pupil_id", "schooljaar"], ["las_resultaat.pupil_id", "las_resultaat.schooljaar"], ondelete="CASCADE"),
+    )
+
+    pupil_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    schooljaar: Mapped[str] = mapped_column(String(9), primary_key=True)
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class LasVerzending(Base):

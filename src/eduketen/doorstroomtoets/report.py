@@ -730,9 +730,21 @@ _FONT_BASE = {"regular": 6, "bold": 10}  # font, descriptor, font file, ToUnicod
 _OBJ_COUNT = 14
 
 
+_PDF_NUMBERS: dict[float, str] = {}
+
+
 def _pdf_number(value: float) -> str:
-    text = f"{value:.3f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
+    """A number as PDF writes it (three decimals at most). Remembered: the template's positions,
+    sizes and colours come back in every report (it was 8 % of rendering one)."""
+    text = _PDF_NUMBERS.get(value)
+    if text is None:
+        text = f"{value:.3f}".rstrip("0").rstrip(".")
+        if text in ("-0", ""):
+            text = "0"
+        if len(_PDF_NUMBERS) > 20_000:
+            _PDF_NUMBERS.clear()
+        _PDF_NUMBERS[value] = text
+    return text
 
 
 def _pdf_text_string(value: str) -> bytes:

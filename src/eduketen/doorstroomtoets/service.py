@@ -15,9 +15,9 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from eduketen.core.cache import Refreshed
-from eduketen.core.db import utcnow, in_chunks
+from eduketen.core.db import in_chunks, utcnow
 from eduketen.core.identifiers import deelnemersgroep_problems, parse_schooljaar
-from eduketen.core.worker import TwoPhase
+from eduketen.core.worker import Batched, PermanentError, TwoPhase
 from eduketen.doorstroomtoets import repository as repo
 from eduketen.doorstroomtoets.models import (
     Deelname,
@@ -353,39 +353,42 @@ class ReportRef:
     school_id: int
 
 
-def report_lookup(sessions: sessionmaker[Session], rapport_id: str) -> tuple[ReportRef, Path | None] | None:
+def report_lookup(engine, rapport_id: str) -> tuple[ReportRef, bytes | None] | None:
     """The report with this id and its PDF of the current revision (None while it is not made
-    yet: 204), in one read; None when there is no such report."""
-    with sessions() as session:
-        row = session.connection().execute(_report_statement(), {"b_id": rapport_id}).first()
-        session.rollback()
+    yet: 204), in one read on ``engine`` (a read-only engine: no session, no write lock); None
+    when there is no such report. A report made before PDFs were kept in the database is read
+    from its file."""
+    with engine.connect() as conn:
+        row = conn.execute(_report_statement(), {"b_id": rapport_id}).first()
+        conn.rollback()
     if row is None:
         return None
     ref = ReportRef(row.rapport_id, row.pupil_id, row.schooljaar, row.school_id)
-    if row.rapport_revision != row.revision or not row.rapport_path:
+    if row.rapport_revision != row.revision:
         return ref, None
-    path = Path(row.rapport_path)
-    return ref, (path if path.exists() else None)
+    if row.pdf is not None and row.pdf_revision == row.revision:
+        return ref, row.pdf
+    if row.rapport_path:  # an older installation's report file
+        try:
+            return ref, Path(row.rapport_path).read_bytes()
+        except FileNotFoundError:
+            pass
+    return ref, None
 
 
 @functools.cache
 def _report_statement():
     from sqlalchemy import bindparam
 
-    r = Resultaat.__table__
-    return select(r.c.rapport_id, r.c.pupil_id, r.c.schooljaar, r.c.school_id, r.c.revision, r.c.rapport_revision,
-                  r.c.rapport_path).where(r.c.rapport_id == bindparam("b_id"))  # fmt: skip
+    from eduketen.doorstroomtoets.models import RapportPdf
 
-
-def report_for(sessions: sessionmaker[Session], rapport_id: str) -> ReportRef | None:
-    found = report_lookup(sessions, rapport_id)
-    return found[0] if found else None
-
-
-def report_file(sessions: sessionmaker[Session], ref: ReportRef) -> Path | None:
-    """The PDF of the current revision, or None while it is not made yet (204)."""
-    found = report_lookup(sessions, ref.rapport_id)
-    return found[1] if found else None
+    r, pdf = Resultaat.__table__, RapportPdf.__table__
+    return (
+        select(r.c.rapport_id, r.c.pupil_id, r.c.schooljaar, r.c.school_id, r.c.revision, r.c.rapport_revision, r.c.rapport_path,
+               pdf.c.revision.label("pdf_revision"), pdf.c.pdf)
+        .outerjoin(pdf, (pdf.c.pupil_id == r.c.pupil_id) & (pdf.c.schooljaar == r.c.schooljaar))
+        .where(r.c.rapport_id == bindparam("b_id"))
+    )  # fmt: skip
 
 
 # -- results: import, report, delivery (test supplier side) --------------------------------------------
@@ -588,9 +591,10 @@ def wire_result(result: Resultaat, pupil, spec: SpecVersion, public_url: str) ->
     }
 
 
-class RenderReport(TwoPhase):
+class RenderReport(TwoPhase, Batched):
     """Worker handler for ``doorstroomtoets.rapport``: make the PDF outside the transaction
-    (``prepare``), then in a short transaction record it and queue the result for the LAS."""
+    (``prepare``), then in a short transaction record it and queue the result for the LAS; a
+    claimed batch of jobs is applied at once (``apply_many``: a few statements for the lot)."""
 
     def __init__(self, settings, source) -> None:
         self.settings, self.source = settings, source
@@ -611,7 +615,7 @@ class RenderReport(TwoPhase):
 
     def prepare_many(self, sessions, messages) -> dict:
         """The PDFs of a batch of jobs: one read for all their results, pupils, identities and
-        schools (Core, no ORM objects), then rendering, then each written to a temporary file.
+        schools (Core, no ORM objects), then rendering (kept in memory: ``apply`` stores them).
         A job whose result has a newer revision by now gets None (the newer job renders)."""
         from types import SimpleNamespace
 
@@ -638,8 +642,6 @@ class RenderReport(TwoPhase):
                 for row in session.execute(statement):
                     rows[(row.pupil_id, row.schooljaar)] = row
             session.rollback()  # release the read before the slow part
-        directory = Path(self.settings.data_dir) / "rapporten"
-        directory.mkdir(parents=True, exist_ok=True)
         prepared: dict[str, dict | Exception | None] = {}
         for message_id, job in jobs.items():
             row = rows.get((job["pupil_id"], job["schooljaar"]))
@@ -654,57 +656,78 @@ class RenderReport(TwoPhase):
                 pdf = report.render_for_result(
                     wire, school=SimpleNamespace(name=row.school_name, brin=row.brin), identity=identity, rapport_id=row.rapport_id
                 )
-                tmp = directory / f"{row.rapport_id}.{row.revision}.tmp"
-                tmp.write_bytes(pdf)
             except Exception as exc:  # noqa: BLE001 - this job fails alone (the worker raises it when applying it)
                 prepared[message_id] = exc
                 continue
             # the wire message goes to the LAS as rendered (the same datumtijd and report URL)
-            prepared[message_id] = {"tmp": str(tmp), "revision": row.revision, "wire": wire}
+            prepared[message_id] = {"pdf": pdf, "revision": row.revision, "wire": wire}
         return prepared
 
     def apply(self, session: Session, message, prepared: dict | None) -> dict:
-        """Record the PDF and queue the result for the school's LAS, in Core statements (this
-        runs once per pupil under the write lock)."""
+        """Record the PDF and queue the result for the school's LAS (one job)."""
+        return self.apply_many(session, [message], [prepared])[message.id]
+
+    def __call__(self, session: Session, message) -> dict:  # pragma: no cover - the worker calls apply
+        raise PermanentError("a render job is applied with what prepare made")
+
+    def handle_many(self, session: Session, messages) -> dict[str, dict]:  # pragma: no cover - the worker calls apply_many
+        raise PermanentError("a render job is applied with what prepare made")
+
+    def apply_many(self, session: Session, messages: list, prepared: list) -> dict[str, dict]:
+        """Record the PDFs of a batch and queue its results for the schools' LASes, in Core
+        statements: the current revisions read in one statement, the PDFs and the records
+        written and the results queued with one ``executemany`` each. A job whose result has a
+        newer revision by now is skipped (the newer job sends), as one job at a time would.
+        Jobs of the same pupil and year in one batch are refused (ValueError: the worker then
+        applies them one at a time)."""
         from eduketen.core import outbox
 
-        job = json.loads(message.payload)
         conn = session.connection()
         statements = _render_statements()
-        key = {"b_pupil": job["pupil_id"], "b_jaar": job["schooljaar"]}
-        found = conn.execute(statements["found"], key).first()
-        if prepared is None or found is None or found.revision != prepared["revision"]:
-            if prepared:
-                Path(prepared["tmp"]).unlink(missing_ok=True)
-            return {"overgeslagen": 1}
-        path = Path(prepared["tmp"]).with_name(f"{found.rapport_id}.pdf")
-        Path(prepared["tmp"]).replace(path)
-        conn.execute(statements["record"], {**key, "b_revision": found.revision, "path": str(path)})
-        spec = version_for_schooljaar(found.schooljaar)
-        key = f"dt-resultaat:{job['pupil_id']}:{found.schooljaar}"
-        context = {"pupil": job["pupil_id"], "schooljaar": found.schooljaar, "revision": found.revision}
-        routing = found.routeringskenmerk
-        base = self._endpoint(spec.namespace, routing, session) if routing else None
-        if base is None:
-            outbox.enqueue_row(
-                session, kind="dt.leerlingresultaat", ordering_key=key, method="POST", url="", context=context, supersede=True,
-                status="dead", last_error=f"no LAS endpoint registered for routeringskenmerk {routing or '?'} ({spec.namespace})",
-            )  # fmt: skip
-            return {"rapport": 1, "afgeleverd": 0}
-        school_oin = self._school_oins.get(found.school_id)
-        if school_oin is None:
-            school_oin = self._school_oins[found.school_id] = conn.execute(statements["school_oin"], {"b_school": found.school_id}).scalar()
-        outbox.enqueue_row(
-            session,
-            kind="dt.leerlingresultaat",
-            ordering_key=key,
-            method="POST",
-            url=f"{base.rstrip('/')}/leerlingresultaat?edu-to={routing}&edu-from={school_oin}",
-            body=json.dumps(prepared["wire"], ensure_ascii=False),
-            context=context,
-            supersede=True,  # standlevering: the newest state replaces any older one not yet sent
-        )
-        return {"rapport": 1, "afgeleverd": 1}
+        jobs = [json.loads(m.payload) for m in messages]
+        keys = [(job["pupil_id"], job["schooljaar"]) for job in jobs]
+        if len(set(keys)) != len(keys):
+            raise ValueError("one pupil twice in a batch")
+        found: dict[tuple[int, str], Any] = {}
+        for part in in_chunks(sorted({k[0] for k in keys})):
+            for row in conn.execute(statements["found"], {"b_pupils": list(part)}):
+                found[(row.pupil_id, row.schooljaar)] = row
+        outcomes: dict[str, dict] = {}
+        pdfs, queued = [], []
+        for message, key, value in zip(messages, keys, prepared, strict=True):
+            row = found.get(key)
+            if value is None or row is None or row.revision != value["revision"]:
+                outcomes[message.id] = {"overgeslagen": 1}
+                continue
+            pdfs.append({"b_pupil": key[0], "b_jaar": key[1], "b_revision": row.revision, "pdf": value["pdf"]})
+            spec = version_for_schooljaar(row.schooljaar)
+            ordering_key = f"dt-resultaat:{key[0]}:{row.schooljaar}"
+            context = {"pupil": key[0], "schooljaar": row.schooljaar, "revision": row.revision}
+            routing = row.routeringskenmerk
+            base = self._endpoint(spec.namespace, routing, session) if routing else None
+            if base is None:
+                outbox.enqueue_row(
+                    session, kind="dt.leerlingresultaat", ordering_key=ordering_key, method="POST", url="", context=context, supersede=True,
+                    status="dead", last_error=f"no LAS endpoint registered for routeringskenmerk {routing or '?'} ({spec.namespace})",
+                )  # fmt: skip
+                outcomes[message.id] = {"rapport": 1, "afgeleverd": 0}
+                continue
+            school_oin = self._school_oins.get(row.school_id)
+            if school_oin is None:
+                school_oin = self._school_oins[row.school_id] = conn.execute(statements["school_oin"], {"b_school": row.school_id}).scalar()
+            queued.append({
+                "kind": "dt.leerlingresultaat", "ordering_key": ordering_key, "method": "POST",
+                "url": f"{base.rstrip('/')}/leerlingresultaat?edu-to={routing}&edu-from={school_oin}",
+                "body": json.dumps(value["wire"], ensure_ascii=False), "context": context,
+            })  # fmt: skip
+            outcomes[message.id] = {"rapport": 1, "afgeleverd": 1}
+        if pdfs:
+            conn.execute(statements["pdf_delete"], pdfs)
+            conn.execute(statements["pdf_insert"], pdfs)
+            conn.execute(statements["record"], pdfs)
+        # standlevering: the newest state replaces any older one not yet sent
+        outbox.enqueue_rows(session, queued, supersede=True)
+        return outcomes
 
     def _endpoint(self, namespace: str, routing: str, session: Session) -> str | None:
         """The LAS address of an administration, looked up at most once a second per
@@ -726,19 +749,23 @@ class RenderReport(TwoPhase):
 
 @functools.cache
 def _render_statements() -> dict:
-    """Built once (RenderReport.apply runs once per pupil under the write lock)."""
+    """Built once (RenderReport.apply_many runs under the write lock)."""
     from sqlalchemy import bindparam
 
+    from eduketen.doorstroomtoets.models import RapportPdf
     from eduketen.register.models import School
 
-    r, d, sc = Resultaat.__table__, Deelname.__table__, School.__table__
+    r, d, sc, pdf = Resultaat.__table__, Deelname.__table__, School.__table__, RapportPdf.__table__
     key = (r.c.pupil_id == bindparam("b_pupil"), r.c.schooljaar == bindparam("b_jaar"))
+    pdf_key = (pdf.c.pupil_id == bindparam("b_pupil"), pdf.c.schooljaar == bindparam("b_jaar"))
     return {
-        "found": select(r.c.revision, r.c.rapport_id, r.c.school_id, r.c.schooljaar, d.c.routeringskenmerk)
+        "found": select(r.c.pupil_id, r.c.revision, r.c.rapport_id, r.c.school_id, r.c.schooljaar, d.c.routeringskenmerk)
         .outerjoin(d, (d.c.pupil_id == r.c.pupil_id) & (d.c.schooljaar == r.c.schooljaar))
-        .where(*key),
-        "record": r.update().where(*key, r.c.revision == bindparam("b_revision"))
-        .values(rapport_path=bindparam("path"), rapport_revision=bindparam("b_revision")),
+        .where(r.c.pupil_id.in_(bindparam("b_pupils", expanding=True))),
+        "record": r.update().where(*key, r.c.revision == bindparam("b_revision")).values(rapport_revision=bindparam("b_revision")),
+        "pdf_delete": pdf.delete().where(*pdf_key),
+        "pdf_insert": pdf.insert().values(pupil_id=bindparam("b_pupil"), schooljaar=bindparam("b_jaar"), revision=bindparam("b_revision"),
+                                          pdf=bindparam("pdf")),
         "school_oin": select(sc.c.oin).where(sc.c.id == bindparam("b_school")),
     }
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import orjson
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -94,9 +92,8 @@ def handlers(settings, source) -> dict:
 
 def outbox_handlers(settings) -> dict:
     """How answers of peers are read, per kind of outgoing message."""
-    reports = Path(settings.data_dir) / "las-rapporten"
     return {
         "las.deelnemers": las.on_send_response,
         "las.adviezen": las.on_send_response,
-        "las.rapport": las.report_handler(reports),
+        "las.rapport": las.ReportHandler(),
     }

@@ -400,12 +400,12 @@ def _check_pdf(sessions, region: Region) -> tuple[bool, str]:
 
     with sessions() as s:
         row = s.scalars(select(LasResultaat).where(LasResultaat.rapport_status == "fetched").limit(1)).first()
-        if row is None or not row.rapport_path:
+        data = las.report_pdf(s, row.pupil_id, row.schooljaar) if row is not None else None
+        if data is None:
             return False, "no report fetched"
         identity = s.get(PupilIdentity, row.pupil_id)
         school = s.get(School, row.school_id)
         pupil = s.get(Pupil, row.pupil_id)
-        data = Path(row.rapport_path).read_bytes()
     reader = pypdf.PdfReader(io.BytesIO(data))
     text = " ".join(" ".join(page.extract_text().split()) for page in reader.pages)
     wanted = [identity.roepnaam, identity.achternaam, school.name]
