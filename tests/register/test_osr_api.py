@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from eduketen.core.db import unit_of_work
+from eduketen.core.platform import today_nl
 from eduketen.doorstroomtoets.schemas import versions
 from eduketen.register import repository as repo
 from eduketen.register import service as svc
@@ -34,7 +35,9 @@ def test_third_party_gets_only_ok_or_nok(chain):
     school = chain.region.schools[0]
     other = next(s for s in chain.region.las_suppliers if s.oin != school.las.oin)
     r = get(chain, "/mandates", as_oin=other.oin, supplier_oin=school.las.oin, school_oin=school.oin, service_version_namespace=NS)
-    assert r.json() == {"result": "OK", "reference_date": date.today().isoformat()}
+    # The day of the answer is the Dutch calendar day (the register's "today"), which is not the
+    # machine's date between 22:00/23:00 UTC and midnight.
+    assert r.json() == {"result": "OK", "reference_date": today_nl().isoformat()}
     assert "token" not in r.text
     r = get(chain, "/mandates", as_oin=school.las.oin, supplier_oin=other.oin, school_oin=school.oin, service_version_namespace=NS)
     assert r.json()["result"] == "NOK"
@@ -128,7 +131,7 @@ def test_endpoint_registration_is_refused_when_it_should_be(chain):
         "url": "https://las.example/x",
         "start_date": date.today().isoformat(),
     }
-    post = lambda body, oin=school.las.oin: chain.client.post(OSR + "/endpoints", json=body, headers=chain.cert_header(oin))  # noqa: E731
+    post = lambda body, oin=school.las.oin: chain.client.post(OSR + "/endpoints", json=body, headers=chain.cert_header(oin))
     foreign = next(s for s in chain.region.las_suppliers if s.oin != school.las.oin)
     assert post(base, foreign.oin).status_code == 403  # not the mandated supplier
     assert post({**base, "mandate_token": "0" * 36}).status_code == 404
