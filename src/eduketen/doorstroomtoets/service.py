@@ -15,8 +15,12 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from eduketen.core.cache import Refreshed
-from eduketen.core.db import utcnow, in_chunks
-from eduketen.core.identifiers import deelnemersgroep_problems, parse_schooljaar
+from eduketen.core.db import in_chunks, utcnow
+from eduketen.core.identifiers import (
+    deelnemersgroep_fine,
+    deelnemersgroep_problems,
+    parse_schooljaar,
+)
 from eduketen.core.worker import TwoPhase
 from eduketen.doorstroomtoets import repository as repo
 from eduketen.doorstroomtoets.models import (
@@ -174,6 +178,52 @@ def content_problems(
         for i, entry in enumerate(body["voorlopigSchooladviezen"]):
             _refs(entry["deelnemerref"], f"voorlopigSchooladviezen/{i}/deelnemerref", errors)
     return errors
+
+
+def _struct_refs_fine(entries: list) -> bool:
+    """``_refs_fine`` for identities decoded by the fast path (Structs, every value a string)."""
+    n = len(entries)
+    if n == 0 or n > 2:
+        return False
+    if n == 2 and entries[0].label == entries[1].label:
+        return False
+    for entry in entries:
+        value = entry.onderwijsdeelnemerID
+        if len(value) > _REF_LIMIT.get(entry.label, 300) or not value.strip():
+            return False
+    return True
+
+
+def content_fine(spec: SpecVersion, operation: str, message: Any, school: SchoolInfo) -> bool:
+    """True when ``content_problems`` would find nothing in a message decoded by the fast path
+    (``schemas.fast_decoder``: Structs, no field beyond the spec), checked in whole-list steps.
+    False also when this is merely unsure (an operation it does not know): the caller then takes
+    the full path, which names every problem. The caller has already made sure the raw body
+    holds no escaped NUL (no field can then hold one: JSON has no other way to write it)."""
+    if operation not in ("registreren", "registreren-schooladviezen"):
+        return False
+    if message.schooljaar not in spec.schooljaren:  # every one of them a valid EEJJ-EEJJ
+        return False
+    groep = message.deelnemersgroep
+    if groep.instellingscode != school.brin or not deelnemersgroep_fine(
+        groep.instellingscode, groep.vestigingscode, groep.onderwijsaanbiedercode, groep.onderwijslocatiecode, groep.administratienr
+    ):
+        return False
+    if operation == "registreren-schooladviezen":
+        return all(map(_struct_refs_fine, [entry.deelnemerref for entry in message.voorlopigSchooladviezen]))
+    groepen = message.groepen
+    group_ids = {g.id for g in groepen}
+    if len(group_ids) != len(groepen):
+        return False
+    pupils = message.deelnemers
+    keys = [(ref.label, ref.onderwijsdeelnemerID) for pupil in pupils for ref in pupil.deelnemerref]
+    if len(set(keys)) != len(keys):
+        return False
+    if not all(map(_struct_refs_fine, [pupil.deelnemerref for pupil in pupils])):
+        return False
+    if not {pupil.groep for pupil in pupils} <= group_ids:
+        return False
+    return not any(" " in initials or "." in initials for initials in [pupil.extensie.voorletters for pupil in pupils])
 
 
 def refs_of(entries: list[dict]) -> tuple[str | None, str | None]:
