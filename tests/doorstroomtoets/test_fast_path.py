@@ -10,6 +10,7 @@ import copy
 import re
 from datetime import date, timedelta
 
+import msgspec
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -76,21 +77,30 @@ def test_the_structs_follow_the_official_files():
 
 def test_formats_are_no_wider_than_the_validators():
     """Every calendar day of four years (one a century that is no leap year, one that is) and a
-    set of date-times: what the fast path's expression accepts, the schema's validator accepts."""
+    set of date-times: what the fast path's expression accepts, the schema's validator accepts;
+    a date (msgspec's own) comes back as the same ten characters."""
     import jsonschema_rs
 
     dates = jsonschema_rs.Draft4Validator({"type": "string", "format": "date"}, validate_formats=True)
     times = jsonschema_rs.Draft4Validator({"type": "string", "format": "date-time"}, validate_formats=True)
+    as_date = msgspec.json.Decoder(fastjson.struct_for({"D": {"type": "string", "format": "date"}}, "D"))
     day = date(1899, 12, 1)
     while day < date(1901, 3, 1) or (date(1999, 12, 1) <= day < date(2001, 3, 1)):
         text = day.isoformat()
-        assert re.search(fastjson.FORMATS["date"], text)
-        assert dates.is_valid(text)
+        assert re.search(fastjson.FORMATS["date"], text) and dates.is_valid(text)
+        assert re.search(fastjson.FORMATS["date-time"], text + "T12:00:00Z") and times.is_valid(text + "T12:00:00Z")
+        assert fastjson.canonical(as_date.decode(orjson.dumps(text))) == orjson.dumps(text)
         day += timedelta(days=1)
         if day == date(1901, 3, 1):
             day = date(1999, 12, 1)
-    for text in ["1900-02-29", "2100-02-29", "2013-02-29", "2013-04-31", "2013-13-01", "2013-00-10", "2013-1-01", "2013-01-01\n", "2013-01-01 "]:
+    for text in ["1900-02-29", "2100-02-29", "2013-02-29", "2013-04-31", "2013-13-01", "2013-00-10", "2013-1-01", "2013-01-01\n", "2013-01-01 ",
+                 "20130101", "+2013-01-01", "2013-01-01Z", "2013-01-01T00:00:00Z", "２０１３-01-01"]:  # fmt: skip
         assert not re.search(fastjson.FORMATS["date"], text), text
+        assert not re.search(fastjson.FORMATS["date-time"], text + "T12:00:00Z"), text
+        with pytest.raises(msgspec.ValidationError):
+            as_date.decode(orjson.dumps(text))
+    with pytest.raises(msgspec.ValidationError):  # the validator takes year 0; Python's dates start at 1
+        as_date.decode(b'"0000-01-01"')
     for text in ["2026-10-01T09:00:00Z", "2026-10-01T23:59:59.123456+02:00", "2024-02-29T00:00:00-11:30"]:
         assert re.search(fastjson.FORMATS["date-time"], text) and times.is_valid(text), text
     for text in ["2026-10-01t09:00:00z", "2026-10-01T23:59:60Z", "2026-10-01T09:00:00Z\n", "2026-10-01T24:00:00Z", "2026-10-01 09:00:00Z", "2026-10-01T09:00:00"]:
@@ -174,6 +184,29 @@ def test_edge_cases_answer_as_the_full_way(case):
     if status == 422:
         assert fast is None and isinstance(full, Refusal) and full.status == 422 and full.fouten
     elif status == 202:
+        assert not isinstance(full, Refusal)
+
+
+A0 = ["voorlopigSchooladviezen", 0]
+ADVICE_CASES = {
+    "the same pupil twice": (lambda body: body["voorlopigSchooladviezen"].append(copy.deepcopy(body["voorlopigSchooladviezen"][0])), 202),
+    "two LAS-keys": (_set([*A0, "deelnemerref"], [{"label": "LAS-key", "onderwijsdeelnemerID": f"k{i}"} for i in range(2)]), 422),
+    "no identity": (_set([*A0, "deelnemerref"], []), 422),
+    "blank identity": (_set([*A0, "deelnemerref"], [{"label": "LAS-key", "onderwijsdeelnemerID": ""}]), 422),
+    "an advice out of the list": (_set([*A0, "advies"], "MAVO"), 422),
+    "no advice": (_set(["voorlopigSchooladviezen"], []), 422),
+    "an ECK-iD of 300": (_set([*A0, "deelnemerref"], [{"label": "ECK-iD", "onderwijsdeelnemerID": "e" * 300}]), 202),
+    "an ECK-iD of 301": (_set([*A0, "deelnemerref"], [{"label": "ECK-iD", "onderwijsdeelnemerID": "e" * 301}]), 422),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ADVICE_CASES))
+def test_advice_edge_cases_answer_as_the_full_way(case):
+    edit, status = ADVICE_CASES[case]
+    fast, full = both("v1.1", "registreren-schooladviezen", _edited("v1.1", "registreren-schooladviezen", edit))
+    if status == 422:
+        assert fast is None and isinstance(full, Refusal) and full.status == 422 and full.fouten
+    else:
         assert not isinstance(full, Refusal)
 
 

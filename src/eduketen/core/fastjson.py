@@ -13,10 +13,12 @@ it. A decoder built from them accepts only a **subset** of what the JSON Schema 
   ``Literal`` of the members that meet the other keywords; ``integer`` only as an ``enum``;
   ``array`` with ``items``, ``minItems``/``maxItems``; ``object`` with ``properties`` and
   ``required`` (msgspec refuses ``null`` for every one of these, as the schema does);
-- ``format: date`` and ``format: date-time`` by a regular expression anchored with ``\\A``/``\\Z``
-  (Python's ``$`` would also match before a trailing newline) that is stricter than RFC 3339 as
-  the validator reads it: ``T`` and ``Z`` upper case, no leap second, every calendar day checked
-  (leap years included) in the expression itself;
+- ``format: date`` as msgspec's own ``datetime.date`` (exactly ``YYYY-MM-DD``, a real calendar
+  day, year 1 or later; parsed in C, a sixth of the cost of a regular expression that checks the
+  calendar, and encoded back to the same ten characters); ``format: date-time`` by a regular
+  expression anchored with ``\\A``/``\\Z`` (Python's ``$`` would also match before a trailing
+  newline) that is stricter than RFC 3339 as the validator reads it: ``T`` and ``Z`` upper case,
+  no leap second, every calendar day checked (leap years included) in the expression itself;
 - any other keyword (``pattern``, ``additionalProperties``, ``oneOf``, ``minimum``, another
   format, a property name that is no Python identifier) makes the component unsupported:
   ``struct_for`` raises ``Unsupported`` and the caller keeps only its full path.
@@ -27,6 +29,7 @@ which names every offending field. Tests feed the same bodies through both paths
 
 from __future__ import annotations
 
+import datetime
 import keyword
 import re
 from typing import Annotated, Any, Literal
@@ -122,6 +125,10 @@ class _Builder:
                 if not members:
                     raise Unsupported("enum without a valid member")
                 return Literal[members]
+            if fmt == "date":
+                if {"minLength", "maxLength"} & set(schema):
+                    raise Unsupported("a date with a length")
+                return datetime.date
             meta = {}
             if schema.get("minLength"):
                 meta["min_length"] = schema["minLength"]

@@ -180,26 +180,31 @@ def content_problems(
     return errors
 
 
-def _struct_refs_fine(entries: list) -> bool:
-    """``_refs_fine`` for identities decoded by the fast path (Structs, every value a string)."""
-    n = len(entries)
-    if n == 0 or n > 2:
+def _struct_refs_fine(ref_lists: list[list], *, unique: bool) -> bool:
+    """True when ``_refs_fine`` holds for each list of identities (Structs of the fast path, every
+    value a string) and, when ``unique``, no identity occurs in two of them, checked in whole-list
+    steps: one or two identities each, of different kinds, none blank, none over 256 characters
+    (the LAS-key's limit; an ECK-iD of 257 to 300 characters, which the full way takes, goes that
+    way)."""
+    sizes = set(map(len, ref_lists))
+    if not sizes <= {1, 2}:
         return False
-    if n == 2 and entries[0].label == entries[1].label:
+    if 2 in sizes and any(refs[0].label == refs[1].label for refs in ref_lists if len(refs) == 2):
         return False
-    for entry in entries:
-        value = entry.onderwijsdeelnemerID
-        if len(value) > _REF_LIMIT.get(entry.label, 300) or not value.strip():
-            return False
-    return True
+    refs = [ref for refs in ref_lists for ref in refs]
+    ids = [ref.onderwijsdeelnemerID for ref in refs]
+    if max(map(len, ids)) > 256 or not all(map(str.strip, ids)):
+        return False
+    return not unique or len(set(zip([ref.label for ref in refs], ids))) == len(ids)
 
 
 def content_fine(spec: SpecVersion, operation: str, message: Any, school: SchoolInfo) -> bool:
     """True when ``content_problems`` would find nothing in a message decoded by the fast path
     (``schemas.fast_decoder``: Structs, no field beyond the spec), checked in whole-list steps.
-    False also when this is merely unsure (an operation it does not know): the caller then takes
-    the full path, which names every problem. The caller has already made sure the raw body
-    holds no escaped NUL (no field can then hold one: JSON has no other way to write it)."""
+    False also when this is merely unsure (an operation it does not know, an unusual but valid
+    value): the caller then takes the full way, which names every problem. The caller has
+    already made sure the raw body holds no escaped NUL (no field can then hold one: JSON has no
+    other way to write it)."""
     if operation not in ("registreren", "registreren-schooladviezen"):
         return False
     if message.schooljaar not in spec.schooljaren:  # every one of them a valid EEJJ-EEJJ
@@ -210,20 +215,19 @@ def content_fine(spec: SpecVersion, operation: str, message: Any, school: School
     ):
         return False
     if operation == "registreren-schooladviezen":
-        return all(map(_struct_refs_fine, [entry.deelnemerref for entry in message.voorlopigSchooladviezen]))
+        # each advice's identities fine; one pupil advised twice is no problem the full way names
+        return _struct_refs_fine([entry.deelnemerref for entry in message.voorlopigSchooladviezen], unique=False)
     groepen = message.groepen
     group_ids = {g.id for g in groepen}
     if len(group_ids) != len(groepen):
         return False
     pupils = message.deelnemers
-    keys = [(ref.label, ref.onderwijsdeelnemerID) for pupil in pupils for ref in pupil.deelnemerref]
-    if len(set(keys)) != len(keys):
-        return False
-    if not all(map(_struct_refs_fine, [pupil.deelnemerref for pupil in pupils])):
+    if not _struct_refs_fine([pupil.deelnemerref for pupil in pupils], unique=True):
         return False
     if not {pupil.groep for pupil in pupils} <= group_ids:
         return False
-    return not any(" " in initials or "." in initials for initials in [pupil.extensie.voorletters for pupil in pupils])
+    initials = "".join([pupil.extensie.voorletters for pupil in pupils])
+    return " " not in initials and "." not in initials
 
 
 def refs_of(entries: list[dict]) -> tuple[str | None, str | None]:
