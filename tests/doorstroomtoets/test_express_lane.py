@@ -37,6 +37,7 @@ def test_an_unexpected_error_is_a_plain_500_without_a_trace(chain, monkeypatch, 
         raise RuntimeError("pupil Jan de Vries broke it")  # an exception text may carry pupil data
 
     monkeypatch.setattr(api, "content_problems", broken)
+    monkeypatch.setattr(api, "content_fine", broken)  # the fast path's rules (test_fast_path.py)
     r = chain.post(f"{V11}/registreren", deelnemerslijst(chain.region.schools[0]))
     assert r.status_code == 500
     assert r.headers["content-type"].startswith("application/")
@@ -51,6 +52,7 @@ def test_a_database_that_is_gone_is_a_503(chain, monkeypatch):
         raise OperationalError("SELECT 1", {}, Exception("connection refused"))
 
     monkeypatch.setattr(api, "content_problems", gone)
+    monkeypatch.setattr(api, "content_fine", gone)
     r = chain.post(f"{V11}/registreren-schooladviezen", {"schooljaar": "2025-2026"})
     assert r.status_code in (422, 503)  # a body the schema refuses never reaches the database
     r = chain.post(f"{V11}/registreren", deelnemerslijst(chain.region.schools[0]))
@@ -80,6 +82,7 @@ def test_a_handler_that_fails_itself_still_gives_a_plain_500(chain, monkeypatch,
         raise ValueError("the handler broke too")
 
     monkeypatch.setattr(api, "content_problems", broken)
+    monkeypatch.setattr(api, "content_fine", broken)  # the fast path's rules (test_fast_path.py)
     monkeypatch.setitem(chain.client.app.lane.handlers, Exception, failing_handler)
     r = chain.post(f"{V11}/registreren", deelnemerslijst(chain.region.schools[0]), headers={"X-Request-ID": "lane-500-b"})
     assert r.status_code == 500 and r.json()["title"] == "Internal error"

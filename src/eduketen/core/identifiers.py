@@ -114,6 +114,17 @@ def deelnemersgroep_problems(groep: dict) -> list[tuple[str, str]]:
     return problems
 
 
+def deelnemersgroep_fine(instellingscode: str, vestigingscode: str, onderwijsaanbiedercode: str, onderwijslocatiecode: str, administratienr: str) -> bool:
+    """True when ``deelnemersgroep_problems`` finds nothing in a Deelnemersgroep with these codes."""
+    return bool(
+        _BRIN.fullmatch(instellingscode)
+        and _VESTIGING.fullmatch(vestigingscode)
+        and _ONDERWIJSAANBIEDER.fullmatch(onderwijsaanbiedercode)
+        and _ONDERWIJSLOCATIE.fullmatch(onderwijslocatiecode)
+        and _ADMINISTRATIENR.fullmatch(administratienr)
+    )
+
+
 _id_random = random.Random(int.from_bytes(os.urandom(32), "big"))  # seeded once per process
 
 

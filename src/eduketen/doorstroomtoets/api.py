@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from eduketen.core import fastjson
 from eduketen.core.admin import AdminPlatform, AdminWrite
 from eduketen.core.auth import CertificateProblem, caller_from_scope
 from eduketen.core.db import utcnow
@@ -31,9 +32,10 @@ from eduketen.doorstroomtoets.schemas import (
     SpecVersion,
     WindowIn,
     body_schema,
+    fast_decoder,
     versions,
 )
-from eduketen.doorstroomtoets.service import content_problems
+from eduketen.doorstroomtoets.service import content_fine, content_problems
 from eduketen.register.sources import RegisterUnavailable
 
 
@@ -232,22 +234,12 @@ async def receive_message(request: Request, spec: SpecVersion, inbound: Inbound,
         return answer(422, f"Content-Type moet application/json zijn, niet {content_type or '(leeg)'!r}.")
     if raw is None:
         raw = await request.body()
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        return answer(422, f"Het bericht is geen geldige JSON (positie {exc.pos}).")
-    if not isinstance(body, dict):
-        return answer(422, "Het bericht moet een JSON-object zijn.")
-    schema = body_schema(spec.key, inbound.component)
-    fouten, kept = schema.check(body)
-    if fouten:
-        return answer(422, f"Het bericht voldoet niet aan {inbound.component} van versie {spec.version}.", fouten)
-    fouten = content_problems(spec, inbound.operation, body, school, raw)
-    if fouten:
-        return answer(422, f"Het bericht voldoet niet aan de regels van {inbound.component}.", fouten)
+    accepted = _accept_fast(spec, inbound, raw, school) or _accept_full(spec, inbound, raw, school)
+    if isinstance(accepted, Refusal):
+        return answer(accepted.status, accepted.toelichting, accepted.fouten)
+    schooljaar, canonical, items = accepted
 
     # 6. window
-    schooljaar = body["schooljaar"]
     if inbound.window is not None:
         window = platform.windows.window(schooljaar, inbound.window)
         if window is None or not (window[0] <= day <= window[1]):
@@ -259,11 +251,9 @@ async def receive_message(request: Request, spec: SpecVersion, inbound: Inbound,
             return answer(403, f"Aanlevering is nu niet mogelijk: {reason}.")
 
     # 7. stored durably, then 202
-    canonical = orjson.dumps(kept, option=orjson.OPT_SORT_KEYS)
     # the idempotency key is the SHA-256 of this, computed by the inbox writer thread
     material = b"|".join((inbound.operation.encode(), spec.key.encode(), edu_to.encode(), edu_from.encode(), canonical))
     now = utcnow()
-    items = body.get("deelnemers") or body.get("voorlopigSchooladviezen") or [1]
     row = {
         "id": new_message_id(),
         "service": SERVICE,
@@ -287,6 +277,52 @@ async def receive_message(request: Request, spec: SpecVersion, inbound: Inbound,
     except InboxUnavailable:
         return _json_answer(503, {"melding": "Bericht niet opgeslagen; probeer het later opnieuw.", "toelichting": "De opslag is tijdelijk niet bereikbaar."})
     return answer(202)
+
+
+def _accept_full(spec: SpecVersion, inbound: Inbound, raw: bytes, school) -> tuple[str, bytes, list] | Refusal:
+    """The body checked the full way: JSON (orjson), the version's schema naming every offending
+    field, the spec's rules (``content_problems``); its school year, canonical form (what the
+    spec defines, keys sorted) and items, or the 422 that says what is wrong."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return Refusal(422, f"Het bericht is geen geldige JSON (positie {exc.pos}).")
+    if not isinstance(body, dict):
+        return Refusal(422, "Het bericht moet een JSON-object zijn.")
+    fouten, kept = body_schema(spec.key, inbound.component).check(body)
+    if fouten:
+        return Refusal(422, f"Het bericht voldoet niet aan {inbound.component} van versie {spec.version}.", fouten)
+    fouten = content_problems(spec, inbound.operation, body, school, raw)
+    if fouten:
+        return Refusal(422, f"Het bericht voldoet niet aan de regels van {inbound.component}.", fouten)
+    items = body.get("deelnemers") or body.get("voorlopigSchooladviezen") or [1]
+    return body["schooljaar"], orjson.dumps(kept, option=orjson.OPT_SORT_KEYS), items
+
+
+_FAST_ITEMS = {"registreren": "deelnemers", "registreren-schooladviezen": "voorlopigSchooladviezen"}
+
+
+def _accept_fast(spec: SpecVersion, inbound: Inbound, raw: bytes, school) -> tuple[str, bytes, list] | None:
+    """The usual pupil or advice list in one pass (msgspec, ``schemas.fast_decoder``): its school
+    year, canonical form and items when it is certainly fine, else None and the caller takes the
+    full way (orjson, the JSON Schema, ``content_problems``), which answers as it always did. The
+    fast decoder accepts a subset of what the schema accepts and only bodies without fields beyond
+    the spec, so what it decodes is what the full way would keep, and its canonical form is the
+    same bytes (``core/fastjson.canonical``): the same message has the same idempotency key
+    whichever way it came in."""
+    items_field = _FAST_ITEMS.get(inbound.operation)
+    if items_field is None or b"\\u0000" in raw:  # an escaped NUL: content_problems names the field
+        return None
+    decoder = fast_decoder(spec.key, inbound.component)
+    if decoder is None:
+        return None
+    try:
+        message = decoder.decode(raw)
+    except Exception:  # noqa: BLE001 - anything the fast path does not take goes the full way
+        return None
+    if not content_fine(spec, inbound.operation, message, school):
+        return None
+    return message.schooljaar, fastjson.canonical(message), getattr(message, items_field)
 
 
 def _melding(spec: SpecVersion, path: str, status: int, method: str = "post") -> str:

@@ -19,8 +19,11 @@ from importlib import resources
 from typing import Any
 
 import jsonschema_rs
+import msgspec
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
+
+from eduketen.core.fastjson import Unsupported, struct_for
 
 SERVICE = "doorstroomtoets"
 
@@ -194,6 +197,19 @@ def body_schema(key: str, component: str) -> BodySchema:
     closed_root = {"$ref": root["$ref"], "components": {"schemas": {n: _closed(s) for n, s in doc["components"]["schemas"].items()}}}
     closed = jsonschema_rs.Draft4Validator(closed_root, validate_formats=True)
     return BodySchema(validator=validator, shape=_shape(doc, doc["components"]["schemas"][component]), closed=closed)
+
+
+@functools.cache
+def fast_decoder(key: str, component: str) -> msgspec.json.Decoder | None:
+    """A msgspec decoder for the component that accepts a subset of what ``body_schema`` accepts
+    and only bodies without fields beyond the spec (``core/fastjson.py``), or None when the
+    component uses something it does not translate. Used in front of ``body_schema``: what it
+    refuses goes the full way, which names every offending field."""
+    doc = versions()[key].document
+    try:
+        return msgspec.json.Decoder(struct_for(doc["components"]["schemas"], component, prefix="dt_" + key.replace("-", "_").replace(".", "_") + "_"))
+    except Unsupported:
+        return None
 
 
 def _closed(schema: Any) -> Any:

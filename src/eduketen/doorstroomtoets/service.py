@@ -16,7 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from eduketen.core.cache import Refreshed
 from eduketen.core.db import in_chunks, utcnow
-from eduketen.core.identifiers import deelnemersgroep_problems, parse_schooljaar
+from eduketen.core.identifiers import (
+    deelnemersgroep_fine,
+    deelnemersgroep_problems,
+    parse_schooljaar,
+)
 from eduketen.core.worker import Batched, PermanentError, TwoPhase
 from eduketen.doorstroomtoets import repository as repo
 from eduketen.doorstroomtoets.models import (
@@ -174,6 +178,56 @@ def content_problems(
         for i, entry in enumerate(body["voorlopigSchooladviezen"]):
             _refs(entry["deelnemerref"], f"voorlopigSchooladviezen/{i}/deelnemerref", errors)
     return errors
+
+
+def _struct_refs_fine(ref_lists: list[list], *, unique: bool) -> bool:
+    """True when ``_refs_fine`` holds for each list of identities (Structs of the fast path, every
+    value a string) and, when ``unique``, no identity occurs in two of them, checked in whole-list
+    steps: one or two identities each, of different kinds, none blank, none over 256 characters
+    (the LAS-key's limit; an ECK-iD of 257 to 300 characters, which the full way takes, goes that
+    way)."""
+    sizes = set(map(len, ref_lists))
+    if not sizes <= {1, 2}:
+        return False
+    if 2 in sizes and any(refs[0].label == refs[1].label for refs in ref_lists if len(refs) == 2):
+        return False
+    refs = [ref for refs in ref_lists for ref in refs]
+    ids = [ref.onderwijsdeelnemerID for ref in refs]
+    if max(map(len, ids)) > 256 or not all(map(str.strip, ids)):
+        return False
+    return not unique or len(set(zip([ref.label for ref in refs], ids))) == len(ids)
+
+
+def content_fine(spec: SpecVersion, operation: str, message: Any, school: SchoolInfo) -> bool:
+    """True when ``content_problems`` would find nothing in a message decoded by the fast path
+    (``schemas.fast_decoder``: Structs, no field beyond the spec), checked in whole-list steps.
+    False also when this is merely unsure (an operation it does not know, an unusual but valid
+    value): the caller then takes the full way, which names every problem. The caller has
+    already made sure the raw body holds no escaped NUL (no field can then hold one: JSON has no
+    other way to write it)."""
+    if operation not in ("registreren", "registreren-schooladviezen"):
+        return False
+    if message.schooljaar not in spec.schooljaren:  # every one of them a valid EEJJ-EEJJ
+        return False
+    groep = message.deelnemersgroep
+    if groep.instellingscode != school.brin or not deelnemersgroep_fine(
+        groep.instellingscode, groep.vestigingscode, groep.onderwijsaanbiedercode, groep.onderwijslocatiecode, groep.administratienr
+    ):
+        return False
+    if operation == "registreren-schooladviezen":
+        # each advice's identities fine; one pupil advised twice is no problem the full way names
+        return _struct_refs_fine([entry.deelnemerref for entry in message.voorlopigSchooladviezen], unique=False)
+    groepen = message.groepen
+    group_ids = {g.id for g in groepen}
+    if len(group_ids) != len(groepen):
+        return False
+    pupils = message.deelnemers
+    if not _struct_refs_fine([pupil.deelnemerref for pupil in pupils], unique=True):
+        return False
+    if not {pupil.groep for pupil in pupils} <= group_ids:
+        return False
+    initials = "".join([pupil.extensie.voorletters for pupil in pupils])
+    return " " not in initials and "." not in initials
 
 
 def refs_of(entries: list[dict]) -> tuple[str | None, str | None]:
