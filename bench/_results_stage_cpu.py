@@ -27,7 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
-TICK = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from national_season import (  # the same /proc walk as the season's CPU figures
+    TICK,
+    tree_cpu,
+)
 
 
 def _stat(path: str) -> tuple[int, float] | None:
@@ -36,20 +40,6 @@ def _stat(path: str) -> tuple[int, float] | None:
     except (OSError, IndexError):
         return None
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK
-
-
-def _tree(root: int) -> dict[int, float]:
-    stats = {int(e): s for e in os.listdir("/proc") if e.isdigit() and (s := _stat(f"/proc/{e}/stat"))}
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _) in stats.items():
-        children.setdefault(ppid, []).append(pid)
-    out, todo = {}, [root]
-    while todo:
-        pid = todo.pop()
-        if pid in stats:
-            out[pid] = stats[pid][1]
-            todo += children.get(pid, [])
-    return out
 
 
 def _threads(pid: int) -> dict[int, float]:
@@ -110,7 +100,7 @@ def main() -> int:
         for line in proc.stdout:
             lines.append(line)
             if line.startswith("[") and "provisional advice" in line:
-                start = {pid: (cpu, _threads(pid)) for pid, cpu in _tree(proc.pid).items()}
+                start = {pid: (cpu, _threads(pid)) for pid, cpu in tree_cpu(proc.pid).items()}
                 labels = {pid: _label(pid) for pid in start}
                 started = time.monotonic()
                 if args.spy and pyspy:
@@ -123,7 +113,7 @@ def main() -> int:
                                                           stderr=subprocess.DEVNULL))  # fmt: skip
             if line.startswith("[") and "results delivered" in line:
                 wall = time.monotonic() - started
-                end = {pid: (cpu, _threads(pid)) for pid, cpu in _tree(proc.pid).items()}
+                end = {pid: (cpu, _threads(pid)) for pid, cpu in tree_cpu(proc.pid).items()}
                 names = {pid: _thread_names(pyspy, pid) for pid in end if labels.get(pid, "").startswith(("api", "worker"))}
                 for spy in spies:
                     spy.send_signal(signal.SIGINT)
