@@ -433,10 +433,9 @@ class OutboxDeliverer(PollingLoop):
         return await asyncio.gather(*(self._one(m) for m in batch))
 
     def _settle(self, session: Session, message: OutboxMessage, response: PeerResponse, current) -> None:
-        """One message alone: ``current`` is its (seq, status, attempts) as stored now. Written
-        with one fenced Core UPDATE (seq and attempts as claimed)."""
-        if current is None or current.attempts != message.attempts:
-            return  # the lease ran out and another deliverer took it over
+        """One message alone: ``current`` is its (seq, status, attempts) as stored now (``settle``
+        leaves out the messages another deliverer took over). Written with one fenced Core UPDATE
+        (seq and attempts as claimed)."""
         message.status = current.status  # e.g. superseded while it was in flight
         handler = self._handlers.get(message.kind)
         verdict = handler(session, message, response) if handler else None
