@@ -177,14 +177,18 @@ EDGE_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(EDGE_CASES))
-def test_edge_cases_answer_as_the_full_way(case):
-    edit, status = EDGE_CASES[case]
-    fast, full = both("v1.1", "registreren", _edited("v1.1", "registreren", edit))
+def _answers_as_the_full_way(operation: str, edit, status: int | None) -> None:
+    """``both`` holds the two ways to one outcome; ``status`` says which it must be (None: either)."""
+    fast, full = both("v1.1", operation, _edited("v1.1", operation, edit))
     if status == 422:
         assert fast is None and isinstance(full, Refusal) and full.status == 422 and full.fouten
     elif status == 202:
         assert not isinstance(full, Refusal)
+
+
+@pytest.mark.parametrize("case", sorted(EDGE_CASES))
+def test_edge_cases_answer_as_the_full_way(case):
+    _answers_as_the_full_way("registreren", *EDGE_CASES[case])
 
 
 A0 = ["voorlopigSchooladviezen", 0]
@@ -202,12 +206,7 @@ ADVICE_CASES = {
 
 @pytest.mark.parametrize("case", sorted(ADVICE_CASES))
 def test_advice_edge_cases_answer_as_the_full_way(case):
-    edit, status = ADVICE_CASES[case]
-    fast, full = both("v1.1", "registreren-schooladviezen", _edited("v1.1", "registreren-schooladviezen", edit))
-    if status == 422:
-        assert fast is None and isinstance(full, Refusal) and full.status == 422 and full.fouten
-    else:
-        assert not isinstance(full, Refusal)
+    _answers_as_the_full_way("registreren-schooladviezen", *ADVICE_CASES[case])
 
 
 RAW_CASES = {
