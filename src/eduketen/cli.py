@@ -241,6 +241,12 @@ def _serve_here(settings: Settings, host, port, tls_cert, tls_key, tls_ca, clien
 
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+    # The group-commit writers (inbox, audit) share the interpreter lock with the event loop. A
+    # writer woken by its queue or by the database asks for the lock, and while the loop is busy
+    # it gets it only after the switch interval: Python's 5 ms is longer than writing a batch, so
+    # with the loop busy the writer stalled and the requests waited on it. The writers take the
+    # lock only a few times per batch, so a shorter interval costs the loop little.
+    sys.setswitchinterval(settings.serve_switch_interval_ms / 1000)
     if not reuse_port:
         uvicorn.run(application, **options)
         return

@@ -74,9 +74,14 @@ class Settings(BaseSettings):
     # Run the worker inside `eduketen serve` (embedded default).
     embedded_worker: bool = True
 
-    # Inbox group commit: most messages per transaction, longest wait for company (ms).
+    # Inbox group commit: most messages per transaction, longest wait for company (ms). With no
+    # wait a batch is whatever arrived while the previous one was being written: under load that
+    # is already several, and an idle writer does not hold the first one back.
     inbox_batch_max: int = 256
-    inbox_batch_wait_ms: float = 2.0
+    inbox_batch_wait_ms: float = 0.0
+    # `serve`: how long a thread may keep the interpreter lock while another waits for it (ms;
+    # Python's default is 5). See cli._serve_here.
+    serve_switch_interval_ms: float = 1.0
 
     # Outgoing calls to peers (results to a LAS, lists to a test supplier, report fetches):
     # our client certificate and the CA bundle that peers' server certificates chain to.

@@ -307,6 +307,71 @@ def test_duplicates_in_one_group_commit_batch(database_url):
         s.close()
 
 
+def test_a_batch_over_one_statement_is_one_transaction_of_several(database_url, monkeypatch):
+    """SQLite writes a batch as one INSERT; a batch with more rows than one statement may bind
+    goes in one transaction of several, and says just as exactly which messages were new."""
+    from eduketen.core import inbox as inbox_module
+
+    monkeypatch.setattr(inbox_module, "_SQLITE_ROWS_PER_STATEMENT", 2)
+    s = Store(database_url)
+    s.inbox = InboxWriter(s.engine, wait_ms=200)
+    try:
+        assert s.inbox.submit_sync(row(key="stored-before")) is True
+        results: dict[str, bool] = {}
+        rows = [row(key="stored-before"), row(key="twice-at-once"), row(), row(key="twice-at-once"), row()]
+        threads = [threading.Thread(target=lambda r=r: results.__setitem__(r["id"], s.inbox.submit_sync(r))) for r in rows]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert s.inbox.batches == 2
+        assert sorted(results.values()) == [False, False, True, True, True]
+        stored = {m.id for m in s.messages()}
+        assert {i for i, new in results.items() if new} <= stored
+        assert not {i for i, new in results.items() if not new} & stored
+        assert len(stored) == 4
+    finally:
+        s.close()
+
+
+def test_idempotency_key_is_sha256_of_the_material():
+    """The key is fed to SHA-256 in steps (the interpreter lock stays with the writer); it is the
+    same digest as in one piece, at every length around the step."""
+    from eduketen.core.inbox import idempotency_key
+
+    for size in (0, 1, 2046, 2047, 2048, 4094, 4095, 15_076, 100_000):
+        material = bytes(i % 251 for i in range(size))
+        assert idempotency_key(material) == hashlib.sha256(material).hexdigest()
+
+
+def test_postgresql_compresses_the_inbox_payload_with_lz4(pg_server):
+    """Migration 0013: the accepted message's payload is compressed with lz4 on PostgreSQL."""
+    from sqlalchemy import create_engine, text
+
+    from eduketen.migrations import upgrade
+
+    name = f"lz4_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(pg_server.url("postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    upgrade(pg_server.url(name))
+    s = Store(pg_server.url(name))
+    try:
+        first = row()
+        first["payload"] = json.dumps({"deelnemers": [{"roepnaam": "Zorgvuldignaam", "n": n} for n in range(500)]})
+        assert s.inbox.submit_sync(first) is True
+        with s.engine.connect() as conn:
+            method = conn.execute(text(
+                "SELECT attcompression FROM pg_attribute WHERE attrelid = 'inbox_message'::regclass AND attname = 'payload'"
+            )).scalar()  # fmt: skip
+            stored = conn.execute(text("SELECT pg_column_compression(payload) FROM inbox_message WHERE id = :i"), {"i": first["id"]})
+            assert (method, stored.scalar()) == ("l", "lz4")
+        assert s.message(first["id"]).payload == first["payload"]
+    finally:
+        s.close()
+
+
 def test_the_writer_computes_the_key_from_the_material_and_stores_every_column(database_url):
     """Rows may carry the key's material instead of the key (the API does this); what is stored
     reads back the same through the ORM on both backends, times included."""

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -184,6 +185,8 @@ def _settle(settled: list[tuple[asyncio.Future, Any]]) -> None:
 
 
 _COLUMNS = tuple(c.name for c in InboxMessage.__table__.columns)
+# rows of one SQLite statement: its bound parameters within SQLite's limit (32,766 since 3.32, 999 before)
+_SQLITE_ROWS_PER_STATEMENT = (32766 if sqlite3.sqlite_version_info >= (3, 32) else 999) // len(_COLUMNS)
 _DEFAULTS = {"status": "pending", "attempts": 0, "item_count": 0}  # the columns' defaults
 
 
@@ -191,8 +194,19 @@ def new_message_id() -> str:
     return str(new_uuid4())
 
 
+_HASH_STEP = 2047  # hashlib lets go of the interpreter lock for 2,048 bytes or more at once
+
+
 def idempotency_key(material: bytes) -> str:
-    return hashlib.sha256(material).hexdigest()
+    """SHA-256 of ``material``, fed in steps under 2 KiB. The writer thread computes it, and
+    hashlib hands the interpreter lock to the event loop for a larger piece and then has to
+    wait to get it back (up to the 5 ms switch interval while the loop is busy); a 15 KB list
+    would cost the writer that wait once per message."""
+    digest = hashlib.sha256()
+    view = memoryview(material)
+    for start in range(0, len(view), _HASH_STEP):
+        digest.update(view[start : start + _HASH_STEP])
+    return digest.hexdigest()
 
 
 class InboxWriter(GroupCommitWriter):
@@ -213,11 +227,8 @@ class InboxWriter(GroupCommitWriter):
         self._sqlite = engine.dialect.name == "sqlite"
         self._raw = None  # the driver connection of the writer thread (SQLite, PostgreSQL)
         self._pg = engine.dialect.name == "postgresql"
-        self._pg_inserts: dict[int, str] = {}  # rows in the batch -> its INSERT (psycopg prepares each after a few uses)
-        self._sqlite_insert = (
-            f"INSERT INTO inbox_message ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "
-            "ON CONFLICT (idempotency_key) DO NOTHING"
-        )
+        self._inserts: dict[int, str] = {}  # rows in the batch -> its INSERT (psycopg prepares each after a few uses)
+        self._marker = "%s" if self._pg else "?"
 
     def _transaction(self, rows: list[Any]) -> list[Any]:
         """The batch goes through one driver connection this thread keeps, not a new SQLAlchemy
@@ -241,25 +252,31 @@ class InboxWriter(GroupCommitWriter):
     def _raw_transaction(self, rows: list[dict[str, Any]]) -> list[bool]:
         if self._raw is None:
             self._raw = self._engine.raw_connection()
+            if self._sqlite:  # this connection's statements never sleep in SQLite's busy handler (below)
+                self._raw.driver_connection.execute("PRAGMA busy_timeout=0")
+            else:
+                self._raw.driver_connection.autocommit = True
         driver = self._raw.driver_connection
         if self._pg:
+            return self._write_postgres(driver, rows)
+        if len(rows) <= _SQLITE_ROWS_PER_STATEMENT:
             try:
-                results = self._write_postgres(driver, rows)
-                driver.commit()
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    driver.rollback()
-                raise
-            return results
+                return self._write_sqlite(driver, rows)
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+            # another process holds the write lock: wait for it as every writer here does
         timeout, poll = sqlite_locking(self._engine)
         begin_immediate(driver, timeout, poll)
         try:
-            results = self._write_sqlite(driver, rows)
+            results = [r for part in in_chunks(rows, _SQLITE_ROWS_PER_STATEMENT) for r in self._write_sqlite(driver, part)]
             driver.execute("COMMIT")
         except BaseException:
             if driver.in_transaction:
                 driver.execute("ROLLBACK")
             raise
+        finally:
+            driver.execute("PRAGMA busy_timeout=0")  # begin_immediate put the engine's back
         return results
 
     def _close_raw(self) -> None:
@@ -273,7 +290,7 @@ class InboxWriter(GroupCommitWriter):
         if self._raw is not None:
             raw, self._raw = self._raw, None
             with contextlib.suppress(Exception):
-                raw.close()
+                raw.invalidate()  # its busy timeout or autocommit are this writer's own, not the pool's
 
     @staticmethod
     def _prepared(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -290,49 +307,52 @@ class InboxWriter(GroupCommitWriter):
         inserted = {row.id for row in conn.execute(self._statement, rows)}
         return [row["id"] in inserted for row in rows]
 
-    def _write_postgres(self, driver, rows: list[dict[str, Any]]) -> list[bool]:
-        """One multi-row INSERT through the driver: ``ON CONFLICT DO NOTHING`` also skips the
-        second of the same message within the batch, and ``RETURNING`` names the rows inserted.
-        Through SQLAlchemy the same statement cost this thread three times the Python work per
-        row (parameter processing per column), all of it under the interpreter lock."""
-        sql = self._pg_inserts.get(len(rows))
+    def _insert_sql(self, count: int) -> str:
+        """One INSERT of ``count`` rows (made once per size): ``ON CONFLICT DO NOTHING`` also
+        skips the second of the same message within the batch."""
+        sql = self._inserts.get(count)
         if sql is None:
-            one = f"({', '.join('%s' for _ in _COLUMNS)})"
+            one = f"({', '.join(self._marker for _ in _COLUMNS)})"
             sql = (
-                f"INSERT INTO inbox_message ({', '.join(_COLUMNS)}) VALUES {', '.join(one for _ in rows)} "
-                "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+                f"INSERT INTO inbox_message ({', '.join(_COLUMNS)}) VALUES {', '.join(one for _ in range(count))} "
+                "ON CONFLICT (idempotency_key) DO NOTHING" + (" RETURNING id" if self._pg else "")
             )
-            self._pg_inserts[len(rows)] = sql
+            self._inserts[count] = sql
+        return sql
+
+    def _write_postgres(self, driver, rows: list[dict[str, Any]]) -> list[bool]:
+        """The batch is one statement in autocommit: a single round trip inserts and commits it,
+        and ``RETURNING`` names the rows inserted. Through SQLAlchemy the same statement cost this
+        thread three times the Python work per row (parameter processing per column), all of it
+        under the interpreter lock."""
         params = [row.get(name, _DEFAULTS.get(name)) for row in rows for name in _COLUMNS]
         cursor = driver.cursor()
         try:
-            cursor.execute(sql, params)
+            cursor.execute(self._insert_sql(len(rows)), params)
             inserted = {rid for (rid,) in cursor.fetchall()}
         finally:
             cursor.close()
         return [row["id"] in inserted for row in rows]
 
     def _write_sqlite(self, driver, rows: list[dict[str, Any]]) -> list[bool]:
-        """We hold SQLite's write lock (BEGIN IMMEDIATE): the keys stored before are known
-        exactly, and within the batch the first of the same message is the new one."""
+        """The batch as one statement. Outside a transaction it is one of its own, committed (and
+        synced) by the single call that runs it; SQLite releases the interpreter lock once for
+        all of it, where a transaction of BEGIN, a look-up, an insert per row and COMMIT handed
+        the lock to the event loop and waited for it back at each step. The rows inserted are
+        counted; only when some were not (the same message stored before, or twice in the batch)
+        do their ids, new for this attempt, say which."""
+        params = [_sqlite_value(row.get(name, _DEFAULTS.get(name))) for row in rows for name in _COLUMNS]
         cursor = driver.cursor()
         try:
-            keys = [row["idempotency_key"] for row in rows]
-            known: set[str] = set()
-            for part in in_chunks(keys):
-                cursor.execute(
-                    f"SELECT idempotency_key FROM inbox_message WHERE idempotency_key IN ({', '.join('?' for _ in part)})", part
-                )
-                known.update(k for (k,) in cursor.fetchall())
-            results, values = [], []
-            for row in rows:
-                new = row["idempotency_key"] not in known
-                results.append(new)
-                if new:
-                    known.add(row["idempotency_key"])
-                    values.append(tuple(_sqlite_value(row.get(name, _DEFAULTS.get(name))) for name in _COLUMNS))
-            cursor.executemany(self._sqlite_insert, values)
-            return results
+            cursor.execute(self._insert_sql(len(rows)), params)
+            if cursor.rowcount == len(rows):
+                return [True] * len(rows)
+            ids = [row["id"] for row in rows]
+            stored: set[str] = set()
+            for part in in_chunks(ids):
+                cursor.execute(f"SELECT id FROM inbox_message WHERE id IN ({', '.join('?' for _ in part)})", part)
+                stored.update(i for (i,) in cursor.fetchall())
+            return [i in stored for i in ids]
         finally:
             cursor.close()
 
