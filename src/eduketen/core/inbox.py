@@ -1,7 +1,8 @@
 """The inbox: accepted messages stored durably before the 2xx, with group commit.
 
 Every request hands its row to one writer thread per process. The writer takes whatever has
-arrived within a few milliseconds, inserts it in one transaction (``ON CONFLICT DO NOTHING`` on
+arrived (by default it does not wait for more: under load, what arrived while the previous batch
+was being written is already a batch), inserts it in one statement (``ON CONFLICT DO NOTHING`` on
 the idempotency key) and commits; only then are the waiting requests told, and only then do they
 answer 202. Many requests share one fsync, and nothing acknowledged is lost.
 """
@@ -56,9 +57,10 @@ def insert_statement(engine: Engine):
 
 
 class GroupCommitWriter:
-    """One writer thread per process: whatever requests hand in within a few milliseconds is
-    written in one transaction and committed once; then each waiting request gets its result.
-    Subclasses say how a batch is written (``write_batch``)."""
+    """One writer thread per process: whatever requests handed in while it was busy (and, with
+    ``wait_ms``, within that many milliseconds after the first) is written in one transaction and
+    committed once; then each waiting request gets its result. Subclasses say how a batch is
+    written (``write_batch``)."""
 
     name = "group-commit"
 
