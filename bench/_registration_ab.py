@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                     database_cpu = lambda: rs.tree_cpu_seconds(postmaster)  # noqa: E731
                 rs.install_database(url, season.region)
                 port = rs.free_port()
-                server = rs.Server(label, [eduketen, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-worker"],
+                server = rs.Server(label, [eduketen, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-worker", "--no-migrate"],
                                    {**rs.server_env(url, season.region), **extra}, work)  # fmt: skip
                 server.start(port)
                 try:
