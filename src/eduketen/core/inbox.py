@@ -257,7 +257,8 @@ class InboxWriter(GroupCommitWriter):
             self._raw = self._engine.raw_connection()
             if self._sqlite:  # this connection's statements never sleep in SQLite's busy handler (below)
                 self._raw.driver_connection.execute("PRAGMA busy_timeout=0")
-            else:
+            else:  # each batch is one statement that commits itself (one round trip)
+                self._raw.driver_connection.rollback()  # (nothing open: a no-op, but autocommit needs it so)
                 self._raw.driver_connection.autocommit = True
         driver = self._raw.driver_connection
         if self._pg:
